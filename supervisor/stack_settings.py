@@ -1,0 +1,158 @@
+"""The stack settings: what the generator hands the supervisor.
+
+This is the seam between the two halves. The generator computes it once from a profile (as part of the
+plan) and renders it into the compose file; the supervisor reads it back at start-up. Both import these
+models, so a field renamed on one side breaks the other in a test, not in production.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+_RANGE_TEXT = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PortRange(Frozen):
+    """An inclusive range of ports, written "40000-40019" or {first: 40000, last: 40019}."""
+
+    first: Port
+    last: Port
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _RANGE_TEXT.match(value)
+            if not match:
+                raise ValueError(f"expected a port range like '40000-40019', got {value!r}")
+            return {"first": int(match.group(1)), "last": int(match.group(2))}
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PortRange:
+        if self.last < self.first:
+            raise ValueError(
+                f"range {self.first}-{self.last} ends before it starts; write it as {self.last}-{self.first}"
+            )
+        return self
+
+    def __len__(self) -> int:
+        return self.last - self.first + 1
+
+    def __contains__(self, port: object) -> bool:
+        return isinstance(port, int) and self.first <= port <= self.last
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}"
+
+    def overlaps(self, other: PortRange) -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+    def shifted(self, offset: int) -> PortRange:
+        return PortRange(first=self.first + offset, last=self.last + offset)
+
+    def ports(self) -> range:
+        return range(self.first, self.last + 1)
+
+
+class Mode(StrEnum):
+    standalone = "standalone"
+    single = "single"
+    redundant = "redundant"
+
+
+class PortStyle(StrEnum):
+    """How an engine image is told its ports (see supervisor.core.engine_environment)."""
+
+    conf = "conf"  # krinkuto11: CONF lines plus HTTP_PORT/HTTPS_PORT/BIND_ALL
+    acestream_args = "acestream_args"  # jopsis: ACESTREAM_ARGS
+    extra_flags = "extra_flags"  # martinbjeldbak: EXTRA_FLAGS and ALLOW_REMOTE_ACCESS
+
+
+class EngineSettings(Frozen):
+    image: str
+    port_style: PortStyle
+
+
+class EnginePorts(Frozen):
+    """Ports engines use. Slot i of each range belongs to the same engine."""
+
+    http: PortRange  # published on the host (on the gluetun in VPN modes)
+    https: PortRange  # inside the network namespace only
+    p2p: PortRange  # inside the network namespace only
+
+    def __len__(self) -> int:
+        return len(self.http)
+
+
+class VpnSettings(Frozen):
+    service: str  # the compose service name of this gluetun
+    control_port: Port
+    control_api_key_env: str  # the environment variable holding the control-server API key
+    port_forwarding: bool
+    engine_ports: EnginePorts
+
+
+class ReplicaSettings(Frozen):
+    min: int = Field(default=1, ge=0)
+    min_free: int = Field(default=1, ge=0)
+    max: int = Field(default=10, ge=1)
+    max_streams_per_engine: int = Field(default=1, ge=1)
+
+
+class TimingSettings(Frozen):
+    health_check_interval_s: float = Field(default=20, gt=0)
+    health_failure_threshold: int = Field(default=3, ge=1)
+    health_unhealthy_grace_period_s: float = Field(default=60, ge=0)
+    health_replacement_cooldown_s: float = Field(default=60, ge=0)
+    autoscale_interval_s: float = Field(default=30, gt=0)
+    engine_grace_period_s: float = Field(default=30, ge=0)
+    startup_timeout_s: float = Field(default=25, gt=0)
+    vpn_check_interval_s: float = Field(default=5, gt=0)
+    circuit_breaker_failure_threshold: int = Field(default=5, ge=1)
+    circuit_breaker_recovery_timeout_s: float = Field(default=300, gt=0)
+
+
+# In standalone mode every engine has its own network namespace, so it listens on the engine's defaults.
+STANDALONE_CONTAINER_HTTP_PORT = 6878
+STANDALONE_CONTAINER_HTTPS_PORT = 6879
+STANDALONE_CONTAINER_P2P_PORT = 8621
+
+
+class StackSettings(Frozen):
+    """Everything the supervisor needs to know about its stack, computed by the generator's plan."""
+
+    stack: str
+    mode: Mode
+    profile: str
+    supervisor_port: Port
+    host_ip: str | None = None  # the host address published ports bind to; None means every address
+    api_key_env: str  # the environment variable holding the supervisor's own API key
+    engine: EngineSettings
+    # Standalone: the host ports engines publish. VPN modes: empty, the ranges live on each VPN.
+    standalone_http: PortRange | None = None
+    vpns: tuple[VpnSettings, ...] = ()
+    replicas: ReplicaSettings = ReplicaSettings()
+    timings: TimingSettings = TimingSettings()
+
+    def published_engine_ranges(self) -> dict[str | None, PortRange]:
+        """The host ports engines may get, keyed by VPN service (None for standalone)."""
+        if self.standalone_http is not None:
+            return {None: self.standalone_http}
+        return {vpn.service: vpn.engine_ports.http for vpn in self.vpns}
+
+
+# Where the rendered settings are mounted in the supervisor container; the compose config name.
+SETTINGS_CONFIG_NAME = "supervisor-settings"
+SETTINGS_PATH_IN_CONTAINER = "/etc/ace-supervisor/settings.json"
+SUPERVISOR_SERVICE = "supervisor"
