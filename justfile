@@ -1,0 +1,43 @@
+# Recipes. Run them through ./dev (it installs .venv and just itself), e.g. `./dev up standalone`.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+bin := justfile_directory() / ".venv/bin"
+
+# List the recipes.
+default:
+    @{{bin}}/just --list
+
+# Render a profile and start its stack (a missing .env is created with fresh random keys).
+up profile="standalone":
+    {{bin}}/gen render --profile {{profile}}
+    {{bin}}/python scripts/ensure-env.py generated/{{profile}}
+    docker compose --project-directory generated/{{profile}} -f generated/{{profile}}/compose.yaml up -d --build --wait
+
+# Stop a stack started with `up` (engines the supervisor created are left to it; volumes are kept).
+down profile="standalone":
+    docker compose --project-directory generated/{{profile}} -f generated/{{profile}}/compose.yaml down
+
+# Everything CI runs: lint, types, drift check of generated/, then the whole pytest suite.
+test: lint typecheck gen-check pytest
+
+lint:
+    {{bin}}/ruff check .
+    {{bin}}/ruff format --check .
+
+typecheck:
+    {{bin}}/mypy generator supervisor
+
+# Re-render every profile in memory; fail on any drift in generated/ or any invalid compose file.
+gen-check:
+    {{bin}}/gen check
+
+pytest *args:
+    {{bin}}/pytest {{args}}
+
+# Render every shipped profile into generated/.
+render:
+    {{bin}}/gen render --all
+
+# Median time of a cold `gen render` against the interpreter's own start-up.
+bench-gen:
+    {{bin}}/python scripts/bench_gen.py
