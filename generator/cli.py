@@ -92,7 +92,9 @@ def check(generated_dir: Path) -> None:
     click.echo(f"generated/ matches {len(names)} profiles and every compose file is valid")
 
 
-@cli.command(help="Check a compose file: compose-spec schema, `docker compose config`, our consistency rules.")
+@cli.command(
+    help="Check a compose file: compose-spec schema, `docker compose config`, our consistency rules."
+)
 @click.argument("path", type=click.Path(path_type=Path))
 def validate(path: Path) -> None:
     from generator.validate import validate_file
@@ -106,7 +108,9 @@ def validate(path: Path) -> None:
     click.echo(f"{path}: valid")
 
 
-@cli.command(name="explain", help="Show a profile's plan: ports per VPN, engines that fit, supervisor settings.")
+@cli.command(
+    name="explain", help="Show a profile's plan: ports per VPN, engines that fit, supervisor settings."
+)
 @click.option("--profile", "profile", metavar="NAME", required=True, help="profile name or path")
 def explain_command(profile: str) -> None:
     name, path = resolve_profile(profile)

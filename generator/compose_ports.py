@@ -46,7 +46,9 @@ def parse_ports(entry: Any) -> list[Published]:
     if len(targets) == 1 and len(hosts) > 1:
         targets = targets * len(hosts)
     if len(targets) != len(hosts):
-        raise ValueError(f"port mapping {entry!r} maps {len(hosts)} host ports to {len(targets)} container ports")
+        raise ValueError(
+            f"port mapping {entry!r} maps {len(hosts)} host ports to {len(targets)} container ports"
+        )
     return [Published(host_ip, host, target) for host, target in zip(hosts, targets, strict=True)]
 
 

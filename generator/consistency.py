@@ -30,7 +30,9 @@ def _published(name: str, service: dict[str, Any], problems: list[str]) -> list[
         try:
             mappings += parse_ports(entry)
         except ValueError as error:
-            problems.append(f"service {name}: ports: {error}; write it as HOST:CONTAINER or FIRST-LAST:FIRST-LAST")
+            problems.append(
+                f"service {name}: ports: {error}; write it as HOST:CONTAINER or FIRST-LAST:FIRST-LAST"
+            )
     return mappings
 
 
@@ -71,7 +73,10 @@ def _settings(document: dict[str, Any], problems: list[str]) -> StackSettings | 
 def _vpn_rules(vpn: VpnSettings, service: dict[str, Any] | None, published: list[Published]) -> list[str]:
     name = vpn.service
     if service is None:
-        return [f"service {name}: missing; the supervisor's settings name VPN {name!r}; add the service or render again"]
+        return [
+            f"service {name}: missing; the supervisor's settings name VPN {name!r}; "
+            "add the service or render again"
+        ]
     problems = []
     for key, needed in (("cap_add", "NET_ADMIN"), ("devices", "/dev/net/tun:/dev/net/tun")):
         if needed not in (service.get(key) or []):
@@ -80,8 +85,8 @@ def _vpn_rules(vpn: VpnSettings, service: dict[str, Any] | None, published: list
     missing = [port for port in vpn.engine_ports.http.ports() if (port, port) not in pairs]
     if missing:
         problems.append(
-            f"service {name}: ports: engine ports {compress(missing)} that the supervisor may allocate behind "
-            f"{name} are not published; publish \"{vpn.engine_ports.http}:{vpn.engine_ports.http}\""
+            f"service {name}: ports: engine ports {compress(missing)} that the supervisor may allocate "
+            f'behind {name} are not published; publish "{vpn.engine_ports.http}:{vpn.engine_ports.http}"'
         )
     environment = service.get("environment") or {}
     if isinstance(environment, list):
@@ -91,7 +96,7 @@ def _vpn_rules(vpn: VpnSettings, service: dict[str, Any] | None, published: list
     if not match or int(match.group(1)) != vpn.control_port:
         problems.append(
             f"service {name}: environment.HTTP_CONTROL_SERVER_ADDRESS: {address!r} but the supervisor calls "
-            f"port {vpn.control_port}; set it to \":{vpn.control_port}\""
+            f'port {vpn.control_port}; set it to ":{vpn.control_port}"'
         )
     if any(p.container_port == vpn.control_port for p in published):
         problems.append(
@@ -101,20 +106,21 @@ def _vpn_rules(vpn: VpnSettings, service: dict[str, Any] | None, published: list
     return problems
 
 
-def _supervisor_rules(settings: StackSettings, services: dict[str, Any], published: dict[str, list[Published]]) -> list[str]:
+def _supervisor_rules(
+    settings: StackSettings, services: dict[str, Any], published: dict[str, list[Published]]
+) -> list[str]:
     problems = []
     expected = _VPNS_PER_MODE[settings.mode]
     if len(settings.vpns) != expected:
         problems.append(
-            f"service {SUPERVISOR_SERVICE}: configs.{SETTINGS_CONFIG_NAME}: mode {settings.mode.value!r} needs "
-            f"{expected} VPN(s) but the settings list {len(settings.vpns)}; render the stack again"
+            f"service {SUPERVISOR_SERVICE}: configs.{SETTINGS_CONFIG_NAME}: mode {settings.mode.value!r} "
+            f"needs {expected} VPN(s) but the settings list {len(settings.vpns)}; render the stack again"
         )
-    if not any(
-        p.host_port == settings.supervisor_port for p in published.get(SUPERVISOR_SERVICE, [])
-    ):
+    port = settings.supervisor_port
+    if not any(p.host_port == port for p in published.get(SUPERVISOR_SERVICE, [])):
         problems.append(
-            f"service {SUPERVISOR_SERVICE}: ports: the settings say port {settings.supervisor_port} but it is not "
-            f"published; publish \"{settings.supervisor_port}:{settings.supervisor_port}\""
+            f"service {SUPERVISOR_SERVICE}: ports: the settings say port {port} but it is not published; "
+            f'publish "{port}:{port}"'
         )
     ranges: list[tuple[str, PortRange]] = [(v.service, v.engine_ports.http) for v in settings.vpns]
     for index, (name, ports) in enumerate(ranges):

@@ -12,13 +12,24 @@ from supervisor.stack_settings import (
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
 
 
 def explain(plan: Plan, source: str) -> str:
     s = plan.settings
     lines = [f"Profile {s.profile} ({source}): stack {s.stack!r}, mode {s.mode.value}", ""]
-    header = ["pool", "engine HTTP (published)", "HTTPS", "P2P", "engines fit", "control port", "port forwarding"]
+    header = [
+        "pool",
+        "engine HTTP (published)",
+        "HTTPS",
+        "P2P",
+        "engines fit",
+        "control port",
+        "port forwarding",
+    ]
     if s.standalone_http is not None:
         rows = [
             [

@@ -155,7 +155,9 @@ def _check_singles(profile: Profile, claims: list[_Claim], problems: list[str]) 
     singles: list[tuple[int, str, str | None]] = [(profile.ports.supervisor, "ports.supervisor", None)]
     for index, vpn in enumerate(profile.vpns):
         singles.append((vpn.control_port, f"vpns[{index}].control_port", vpn.name))
-        singles += [(port, f"gluetun's {what} port", vpn.name) for port, what in GLUETUN_INTERNAL_PORTS.items()]
+        singles += [
+            (port, f"gluetun's {what} port", vpn.name) for port, what in GLUETUN_INTERNAL_PORTS.items()
+        ]
     for port, name, vpn_name in singles:
         for claim in claims:
             if claim.vpn == vpn_name and port in claim.ports:
@@ -229,7 +231,9 @@ def build_plan(profile: Profile, profile_name: str, source: str) -> Plan:
         timings=profile.timings,
     )
     services = tuple(
-        VpnService(name=vpn.name, image=vpn.image, env_file=vpn.default_env_file, env_file_env=vpn.env_file_env)
+        VpnService(
+            name=vpn.name, image=vpn.image, env_file=vpn.default_env_file, env_file_env=vpn.env_file_env
+        )
         for vpn in profile.vpns
     )
     return Plan(settings=settings, vpn_services=services)

@@ -34,7 +34,9 @@ def resolve_profile(name: str) -> tuple[str, Path]:
         return candidate.stem, candidate
     path = PROFILES_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise UserError(f"no profile {name!r}; choose one of: {', '.join(shipped_profiles())}, or give a path")
+        raise UserError(
+            f"no profile {name!r}; choose one of: {', '.join(shipped_profiles())}, or give a path"
+        )
     return name, path
 
 

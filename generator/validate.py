@@ -74,7 +74,9 @@ def compose_violations(path: Path, text: str, document: dict[str, Any]) -> list[
     with tempfile.TemporaryDirectory() as scratch:
         empty = Path(scratch) / "empty.env"
         empty.write_text("")
-        variables = {name: str(empty) if name in env_file_vars else "placeholder" for name in _VARIABLE.findall(text)}
+        variables = {
+            name: str(empty) if name in env_file_vars else "placeholder" for name in _VARIABLE.findall(text)
+        }
         environment = {"PATH": os.environ.get("PATH", ""), "HOME": scratch, **variables}
         result = subprocess.run(
             [*binary, "--env-file", str(empty), "-f", str(path), "config", "-q"],
