@@ -38,12 +38,14 @@ def schema_violations(document: Any) -> list[str]:
     lines = []
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
         path = list(error.absolute_path)
-        where = (
-            f"service {path[1]}: {'.'.join(map(str, path[2:])) or '(service)'}"
-            if len(path) >= 2 and path[0] == "services"
-            else ".".join(map(str, path)) or "(top level)"
+        if len(path) >= 2 and path[0] == "services":
+            key = ".".join(map(str, path[2:]))
+            where = f"service {path[1]}: {key}" if key else f"service {path[1]}"
+        else:
+            where = ".".join(map(str, path)) or "(top level)"
+        lines.append(
+            f"{where}: compose-spec schema: {error.message}; fix it as the compose specification says"
         )
-        lines.append(f"{where}: compose-spec schema: {error.message}; see the compose specification")
     return lines
 
 
