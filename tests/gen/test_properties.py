@@ -39,7 +39,7 @@ def profiles(draw: st.DrawFn) -> Profile:
     return Profile.model_validate(data)
 
 
-def plan_or_reject(profile: Profile):
+def plan_or_reject(profile: Profile) -> Plan:
     try:
         return build_plan(profile, "prop", "prop.yaml")
     except PlanError:
