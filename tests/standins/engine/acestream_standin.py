@@ -1,0 +1,349 @@
+"""Stand-in for the AceStream engine (`acestreamengine`) as the shipped engine images run it.
+
+It stands in for the images the profiles use: ghcr.io/krinkuto11/acestream-http-proxy (flags from env
+`CONF`, one per line, plus HTTP_PORT/HTTPS_PORT/BIND_ALL/P2P_PORT), jopsis/acestream (env `ACESTREAM_ARGS`,
+flags appended) and martinbjeldbak/acestream-http-proxy (env `EXTRA_FLAGS`, `ALLOW_REMOTE_ACCESS=yes` adds
+--bind-all), and for the engine's own command-line flags (`--http-port` default 6878, `--https-port`,
+`--port`, `--bind-all`). The HTTP API follows AceStream's developer documentation (acestream/ace-network-docs,
+docs/developers/*.md): get_version, get_status, get_network_connection_status, /ace/getstream and
+/ace/manifest.m3u8 with format=json, the playback (/ace/r), stat (/ace/stat) and command (/ace/cmd) URLs.
+Without --bind-all it listens on 127.0.0.1 only, as the engine does. It never opens an outgoing connection.
+
+Faults for tests, not part of the real engine: env STANDIN_FAULT (`slow:SECONDS`, `error`, `hang`,
+`exit:CODE`) at start, or `POST /_standin/fault` with {"mode": "none"|"slow"|"error"|"hang"|"exit",
+"delay_s": 2.0, "code": 1}; `GET /_standin/state` shows the ports it parsed and its sessions. The
+/_standin routes are never faulted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+DEFAULT_HTTP_PORT = 6878
+DEFAULT_P2P_PORT = 8621
+TS_PACKET = 188
+CHUNK_PACKETS = 7
+VERSION = {"code": 3017000, "platform": "linux", "version": "3.1.70"}
+
+
+def engine_flags(argv: list[str], environ: dict[str, str]) -> list[str]:
+    """Every flag the image would hand to the engine: its environment's conventions, then argv."""
+    flags: list[str] = []
+    for line in environ.get("CONF", "").splitlines():
+        flags.extend(shlex.split(line))
+    if environ.get("HTTP_PORT"):
+        flags.append(f"--http-port={environ['HTTP_PORT']}")
+    if environ.get("HTTPS_PORT"):
+        flags.append(f"--https-port={environ['HTTPS_PORT']}")
+    if environ.get("P2P_PORT"):
+        flags.append(f"--port={environ['P2P_PORT']}")
+    if environ.get("BIND_ALL", "").lower() in ("1", "true", "yes"):
+        flags.append("--bind-all")
+    if environ.get("ALLOW_REMOTE_ACCESS", "").lower() == "yes":
+        flags.append("--bind-all")
+    flags.extend(shlex.split(environ.get("ACESTREAM_ARGS", "")))
+    flags.extend(shlex.split(environ.get("EXTRA_FLAGS", "")))
+    flags.extend(argv)
+    return flags
+
+
+def parse_ports(flags: list[str]) -> dict[str, object]:
+    """The engine's reading of its flags: the last occurrence wins, `--flag=value` or `--flag value`."""
+    result: dict[str, object] = {
+        "http_port": DEFAULT_HTTP_PORT,
+        "https_port": None,
+        "p2p_port": DEFAULT_P2P_PORT,
+        "bind_all": False,
+    }
+    names = {"--http-port": "http_port", "--https-port": "https_port", "--port": "p2p_port"}
+    index = 0
+    while index < len(flags):
+        flag = flags[index]
+        name, _, value = flag.partition("=")
+        if name == "--bind-all":
+            result["bind_all"] = True
+        elif name in names:
+            if not value and index + 1 < len(flags):
+                index += 1
+                value = flags[index]
+            result[names[name]] = int(value)
+        index += 1
+    return result
+
+
+class Engine:
+    def __init__(self, ports: dict[str, object]) -> None:
+        self.ports = ports
+        self.lock = threading.Lock()
+        self.sessions: dict[str, dict[str, object]] = {}
+        self.fault: dict[str, object] = {"mode": "none"}
+        self.stream_rate = float(os.environ.get("STANDIN_STREAM_CHUNKS_PER_S", "50"))
+
+    def set_fault(self, spec: dict[str, object]) -> None:
+        with self.lock:
+            self.fault = dict(spec)
+
+    def start_session(self, infohash: str, is_live: bool) -> str:
+        session = uuid.uuid4().hex
+        with self.lock:
+            self.sessions[session] = {
+                "infohash": infohash,
+                "is_live": is_live,
+                "started": time.time(),
+                "downloaded": 0,
+                "uploaded": 0,
+                "stopped": threading.Event(),
+            }
+        return session
+
+    def stop_session(self, session: str) -> bool:
+        with self.lock:
+            entry = self.sessions.pop(session, None)
+        if entry is None:
+            return False
+        stopped = entry["stopped"]
+        assert isinstance(stopped, threading.Event)
+        stopped.set()
+        return True
+
+
+def fault_from_env(value: str) -> dict[str, object]:
+    mode, _, argument = value.partition(":")
+    if mode == "slow":
+        return {"mode": "slow", "delay_s": float(argument or 2)}
+    if mode == "exit":
+        return {"mode": "exit", "code": int(argument or 1)}
+    return {"mode": mode or "none"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "AceStreamStandin/3.1.70"
+    engine: Engine
+
+    def log_message(self, format: str, *args: object) -> None:
+        sys.stderr.write("engine-standin: " + (format % args) + "\n")
+
+    def send_json(self, payload: object, status: int = 200) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def apply_fault(self) -> bool:
+        """True when the fault answered the request already."""
+        fault = self.engine.fault
+        mode = fault.get("mode", "none")
+        if mode == "slow":
+            time.sleep(float(fault.get("delay_s", 2.0)))  # type: ignore[arg-type]
+        elif mode == "error":
+            self.send_json({"result": None, "error": "internal error (stand-in fault)"}, 500)
+            return True
+        elif mode == "hang":
+            while self.engine.fault.get("mode") == "hang":
+                time.sleep(0.2)
+        elif mode == "exit":
+            sys.stderr.write("engine-standin: exiting on fault\n")
+            os._exit(int(fault.get("code", 1)))  # type: ignore[arg-type]
+        return False
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        if url.path != "/_standin/fault":
+            self.send_json({"error": "not found"}, 404)
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            spec = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            self.send_json({"error": "body must be JSON"}, 400)
+            return
+        if spec.get("mode") == "exit":
+            self.send_json({"fault": spec})
+            self.wfile.flush()
+            os._exit(int(spec.get("code", 1)))
+        self.engine.set_fault(spec)
+        self.send_json({"fault": spec})
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+        if url.path == "/_standin/state":
+            with self.engine.lock:
+                sessions = sorted(self.engine.sessions)
+            self.send_json({"ports": self.engine.ports, "fault": self.engine.fault, "sessions": sessions})
+            return
+        if self.apply_fault():
+            return
+        path = url.path
+        if path == "/webui/api/service" and query.get("method") == "get_version":
+            self.send_json({"result": VERSION, "error": None})
+        elif path == "/server/api" and query.get("method") == "get_status":
+            self.send_json({"result": {"playlist_loaded": True, "is_connected": True}, "error": None})
+        elif path == "/server/api" and query.get("method") == "get_network_connection_status":
+            self.send_json({"result": {"connected": True}, "error": None})
+        elif path in ("/ace/getstream", "/ace/manifest.m3u8"):
+            self.getstream(query, hls=path.endswith(".m3u8"))
+        elif path.startswith("/ace/r/"):
+            self.stream(path.split("/"))
+        elif path.startswith("/ace/stat/"):
+            self.stat(path.split("/"))
+        elif path.startswith("/ace/cmd/"):
+            self.command(path.split("/"), query)
+        else:
+            self.send_json({"result": None, "error": "unknown method"}, 404)
+
+    def getstream(self, query: dict[str, str], hls: bool) -> None:
+        content_id = query.get("content_id") or query.get("id")
+        infohash = query.get("infohash")
+        if not content_id and not infohash:
+            self.send_json({"response": None, "error": "missing content_id or infohash"}, 400)
+            return
+        if not infohash:
+            infohash = hashlib.sha1(f"content:{content_id}".encode()).hexdigest()
+        if query.get("format") != "json":
+            self.send_json({"response": None, "error": "the stand-in answers format=json only"}, 400)
+            return
+        session = self.engine.start_session(infohash, is_live=True)
+        base = f"http://{self.headers.get('Host') or '127.0.0.1'}"
+        playback = f"{base}/ace/m/{infohash}/{session}.m3u8" if hls else f"{base}/ace/r/{infohash}/{session}"
+        self.send_json(
+            {
+                "response": {
+                    "playback_url": playback,
+                    "stat_url": f"{base}/ace/stat/{infohash}/{session}",
+                    "command_url": f"{base}/ace/cmd/{infohash}/{session}",
+                    "infohash": infohash,
+                    "playback_session_id": session,
+                    "is_live": 1,
+                    "is_encrypted": 0,
+                    "client_session_id": -1,
+                },
+                "error": None,
+            }
+        )
+
+    def session(self, parts: list[str]) -> tuple[str, dict[str, object] | None]:
+        # ["", "ace", kind, infohash, session]
+        session = parts[4] if len(parts) > 4 else ""
+        with self.engine.lock:
+            return session, self.engine.sessions.get(session)
+
+    def stream(self, parts: list[str]) -> None:
+        _, entry = self.session(parts)
+        if entry is None:
+            self.send_json({"response": None, "error": "unknown playback session id"}, 404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp2t")
+        self.end_headers()
+        stopped = entry["stopped"]
+        assert isinstance(stopped, threading.Event)
+        chunk = bytearray()
+        for counter in range(CHUNK_PACKETS):
+            packet = bytearray(TS_PACKET)
+            packet[0] = 0x47
+            packet[1], packet[2], packet[3] = 0x01, 0x00, 0x10 | (counter & 0x0F)
+            chunk += packet
+        interval = 1.0 / self.engine.stream_rate
+        try:
+            while not stopped.is_set():
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                with self.engine.lock:
+                    entry["downloaded"] = int(entry["downloaded"]) + len(chunk)  # type: ignore[call-overload]
+                stopped.wait(interval)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def stat(self, parts: list[str]) -> None:
+        session, entry = self.session(parts)
+        if entry is None:
+            self.send_json({"response": None, "error": "unknown playback session id"})
+            return
+        now = int(time.time())
+        self.send_json(
+            {
+                "response": {
+                    "status": "dl",
+                    "peers": 7,
+                    "speed_down": 120,
+                    "speed_up": 15,
+                    "downloaded": entry["downloaded"],
+                    "uploaded": entry["uploaded"],
+                    "playback_session_id": session,
+                    "infohash": entry["infohash"],
+                    "is_live": 1 if entry["is_live"] else 0,
+                    "disk_cache_stats": {"avail": 1 << 30, "disk_cache_limit": 1 << 30, "inactive_inuse": 0},
+                    "livepos": {
+                        "last": now,
+                        "live_first": now - 600,
+                        "live_last": now,
+                        "pos": now - 5,
+                        "first_ts": now - 600,
+                        "last_ts": now,
+                        "buffer_pieces": 15,
+                        "is_live": 1,
+                    },
+                },
+                "error": None,
+            }
+        )
+
+    def command(self, parts: list[str], query: dict[str, str]) -> None:
+        session, _ = self.session(parts)
+        if query.get("method") != "stop":
+            self.send_json({"response": None, "error": "unknown method"})
+            return
+        if self.engine.stop_session(session):
+            self.send_json({"response": "ok", "error": None})
+        else:
+            self.send_json({"response": None, "error": "unknown playback session id"})
+
+
+STATE_FILE = "/tmp/acestream-standin-port"
+
+
+def healthcheck() -> None:
+    """The images' healthcheck: get_version on the engine's own port answers 200."""
+    import urllib.request
+
+    try:
+        with open(STATE_FILE) as file:
+            port = int(file.read())
+        url = f"http://127.0.0.1:{port}/webui/api/service?method=get_version"
+        with urllib.request.urlopen(url, timeout=3) as response:
+            sys.exit(0 if response.status == 200 else 1)
+    except (OSError, ValueError) as error:
+        sys.stderr.write(f"unhealthy: {error}\n")
+        sys.exit(1)
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--healthcheck"]:
+        healthcheck()
+    ports = parse_ports(engine_flags(argv, dict(os.environ)))
+    engine = Engine(ports)
+    engine.set_fault(fault_from_env(os.environ.get("STANDIN_FAULT", "")))
+    Handler.engine = engine
+    address = "0.0.0.0" if ports["bind_all"] else "127.0.0.1"
+    server = ThreadingHTTPServer((address, int(ports["http_port"])), Handler)  # type: ignore[call-overload]
+    server.daemon_threads = True
+    with open(STATE_FILE, "w") as file:
+        file.write(str(ports["http_port"]))
+    sys.stderr.write(f"engine-standin: listening on {address}:{ports['http_port']} ({ports})\n")
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
