@@ -1,0 +1,96 @@
+"""Attaching to the stack at start-up: find our compose project, the gluetuns, and adopt running engines.
+
+Start-up never deletes anything: running engines are adopted with the ports their labels name; engines the
+store remembers but Docker no longer runs are marked gone (never resurrected).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from supervisor.core import labels as label
+from supervisor.core.health import HealthStatus
+from supervisor.core.ports import PortConflict
+from supervisor.core.records import Engine
+from supervisor.runtime.base import ContainerInfo, Runtime
+from supervisor.state import StackState
+from supervisor.store import Store
+
+log = logging.getLogger("supervisor.attach")
+
+
+async def find_project(state: StackState, runtime: Runtime) -> None:
+    """Our compose project and network: the env override, else our own container's labels, else the
+    stack name (the generator renders the project `name:` as the stack name)."""
+    env = state.config.env
+    own = await runtime.inspect(socket.gethostname())
+    state.project = (
+        env.project or (own.labels.get(label.COMPOSE_PROJECT) if own else None) or state.config.stack.stack
+    )
+    state.network = env.network or (own.networks[0] if own and own.networks else None)
+    log.info("attached to compose project %s (network %s)", state.project, state.network or "none")
+
+
+async def find_vpns(state: StackState, runtime: Runtime) -> None:
+    """The running gluetun container of each VPN service, by compose labels."""
+    for service, vpn in state.vpns.items():
+        if service is None:
+            continue
+        found = await runtime.list(
+            {label.COMPOSE_PROJECT: state.project or "", label.COMPOSE_SERVICE: service}
+        )
+        running = [info for info in found if info.running]
+        if not running:
+            if vpn.container_id is not None:
+                log.warning("VPN %s: its container is gone", service)
+            vpn.container_id = vpn.container_name = vpn.address = None
+            continue
+        info = running[0]
+        if info.id != vpn.container_id:
+            log.info("VPN %s is container %s", service, info.name)
+        vpn.container_id, vpn.container_name = info.id, info.name
+        vpn.address = info.ip_address or info.name
+
+
+async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> None:
+    found = await runtime.list(label.engine_selector(state.config.stack.stack))
+    now = state.clock.now()
+    for info in found:
+        if not info.running:
+            log.warning("engine %s is not running; left as it is", info.name)
+            continue
+        engine = _adopt(state, info, store)
+        if engine is not None:
+            state.engines[engine.container_id] = engine
+            store.save_engine(engine)
+    for container_id in store.running_engine_ids() - set(state.engines):
+        store.mark_engine_gone(container_id, "not running when the supervisor started", now)
+    log.info("adopted %d running engines", len(state.engines))
+
+
+def _adopt(state: StackState, info: ContainerInfo, store: Store) -> Engine | None:
+    vpn = info.labels.get(label.VPN)
+    try:
+        host_port = int(info.labels[label.HOST_HTTP_PORT])
+        slot = state.pool.reserve_host_port(vpn, host_port)
+    except (KeyError, ValueError, PortConflict) as error:
+        log.error(
+            "engine %s not adopted (its labels name no free port: %s); remove it by hand", info.name, error
+        )
+        return None
+    now = state.clock.now()
+    return Engine(
+        container_id=info.id,
+        container_name=info.name,
+        slot=slot,
+        vpn_container=info.labels.get(label.VPN_CONTAINER),
+        forwarded=info.labels.get(label.FORWARDED) == "true",
+        labels=dict(info.labels),
+        first_seen=store.first_seen(info.id) or now,
+        last_seen=now,
+        started_monotonic=state.clock.monotonic(),
+        health_status=HealthStatus.unknown,
+        ready=True,  # it ran before we did; the health loop judges it, readiness does not roll it back
+        idle_since=state.clock.monotonic(),
+    )

@@ -1,0 +1,98 @@
+"""Whether a new engine may be provisioned now, and on which VPN; refusals in the shape proxies parse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from supervisor.core.ports import VpnKey
+
+
+class BlockCode(StrEnum):
+    max_capacity = "max_capacity"
+    vpn_disconnected = "vpn_disconnected"
+    circuit_breaker = "circuit_breaker"
+
+
+@dataclass(frozen=True)
+class ProvisioningBlocked(Exception):
+    """A refusal with what the client should do next (acexy reads every field)."""
+
+    code: BlockCode
+    message: str
+    recovery_eta_seconds: int
+    can_retry: bool
+    should_wait: bool
+
+    def detail(self) -> dict[str, Any]:
+        return {
+            "error": "provisioning_blocked",
+            "code": self.code.value,
+            "message": self.message,
+            "recovery_eta_seconds": self.recovery_eta_seconds,
+            "can_retry": self.can_retry,
+            "should_wait": self.should_wait,
+        }
+
+
+@dataclass(frozen=True)
+class VpnView:
+    """What the choice needs to know about one VPN (or the host, in standalone mode)."""
+
+    key: VpnKey
+    connected: bool
+    engines: int
+    free_slots: int
+
+
+@dataclass(frozen=True)
+class ProvisionInputs:
+    engines: int  # every engine counted against max, including those still being created
+    max_replicas: int
+    vpns: tuple[VpnView, ...]
+    breaker_open: bool
+    breaker_eta_seconds: int
+    vpn_retry_seconds: int
+    capacity_retry_seconds: int
+
+
+def choose_vpn(inputs: ProvisionInputs) -> VpnKey:
+    """The VPN for the next engine: a connected one with a free slot and the fewest engines.
+
+    Raises ProvisioningBlocked with the reason a proxy should act on, checked in this order: breaker,
+    the replica limit, no connected VPN, no free port.
+    """
+    if inputs.breaker_open:
+        raise ProvisioningBlocked(
+            BlockCode.circuit_breaker,
+            "provisioning paused after repeated failures to start engines; retry after recovery_eta_seconds",
+            inputs.breaker_eta_seconds,
+            can_retry=True,
+            should_wait=True,
+        )
+    if inputs.engines >= inputs.max_replicas:
+        raise _full(inputs, f"the stack already runs its maximum of {inputs.max_replicas} engines")
+    connected = [vpn for vpn in inputs.vpns if vpn.connected]
+    if not connected:
+        raise ProvisioningBlocked(
+            BlockCode.vpn_disconnected,
+            "no VPN is connected; engines are provisioned once a VPN reports running",
+            inputs.vpn_retry_seconds,
+            can_retry=True,
+            should_wait=True,
+        )
+    candidates = [vpn for vpn in connected if vpn.free_slots > 0]
+    if not candidates:
+        raise _full(inputs, "every engine port of the connected VPNs is in use")
+    return min(candidates, key=lambda vpn: vpn.engines).key
+
+
+def _full(inputs: ProvisionInputs, message: str) -> ProvisioningBlocked:
+    return ProvisioningBlocked(
+        BlockCode.max_capacity,
+        f"{message}; reuse a running engine or wait for one to be freed",
+        inputs.capacity_retry_seconds,
+        can_retry=False,
+        should_wait=True,
+    )

@@ -1,0 +1,97 @@
+"""The port pool: which engine slot (HTTP, HTTPS, P2P ports together) each VPN still has free.
+
+Reservation is synchronous and the supervisor runs on one event loop, so a reservation can never be
+interleaved with another: two provisions can never get one port, without a lock held across Docker calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from supervisor.stack_settings import (
+    STANDALONE_CONTAINER_HTTP_PORT,
+    STANDALONE_CONTAINER_HTTPS_PORT,
+    STANDALONE_CONTAINER_P2P_PORT,
+    StackSettings,
+)
+
+VpnKey = str | None  # a gluetun compose service, or None for standalone
+
+
+@dataclass(frozen=True)
+class Slot:
+    """The ports one engine uses. In VPN modes `host_http == http` (published 1:1 on the gluetun)."""
+
+    vpn: VpnKey
+    index: int
+    host_http: int
+    http: int
+    https: int
+    p2p: int
+
+
+class PortConflict(Exception):
+    """A port asked for by an adopted engine is outside the pool or already held."""
+
+
+class PortPool:
+    def __init__(self, settings: StackSettings) -> None:
+        self._slots: dict[VpnKey, list[Slot]] = {}
+        if settings.standalone_http is not None:
+            self._slots[None] = [
+                Slot(
+                    None,
+                    index,
+                    port,
+                    STANDALONE_CONTAINER_HTTP_PORT,
+                    STANDALONE_CONTAINER_HTTPS_PORT,
+                    STANDALONE_CONTAINER_P2P_PORT,
+                )
+                for index, port in enumerate(settings.standalone_http.ports())
+            ]
+        for vpn in settings.vpns:
+            ranges = vpn.engine_ports
+            self._slots[vpn.service] = [
+                Slot(vpn.service, index, http, http, https, p2p)
+                for index, (http, https, p2p) in enumerate(
+                    zip(ranges.http.ports(), ranges.https.ports(), ranges.p2p.ports(), strict=True)
+                )
+            ]
+        self._taken: dict[VpnKey, set[int]] = {key: set() for key in self._slots}
+
+    @property
+    def vpns(self) -> list[VpnKey]:
+        return list(self._slots)
+
+    def size(self, vpn: VpnKey) -> int:
+        return len(self._slots[vpn])
+
+    def used(self, vpn: VpnKey) -> int:
+        return len(self._taken[vpn])
+
+    def free(self, vpn: VpnKey) -> int:
+        return self.size(vpn) - self.used(vpn)
+
+    def reserve(self, vpn: VpnKey) -> Slot | None:
+        """The lowest free slot of this VPN, now held; None when the VPN's range is full."""
+        taken = self._taken[vpn]
+        for slot in self._slots[vpn]:
+            if slot.index not in taken:
+                taken.add(slot.index)
+                return slot
+        return None
+
+    def reserve_host_port(self, vpn: VpnKey, host_http: int) -> Slot:
+        """Hold the slot whose published port is `host_http` (adopting an engine found running)."""
+        if vpn not in self._slots:
+            raise PortConflict(f"VPN {vpn!r} is not in this stack's settings")
+        for slot in self._slots[vpn]:
+            if slot.host_http == host_http:
+                if slot.index in self._taken[vpn]:
+                    raise PortConflict(f"port {host_http} of VPN {vpn!r} is already held by another engine")
+                self._taken[vpn].add(slot.index)
+                return slot
+        raise PortConflict(f"port {host_http} is outside the engine range of VPN {vpn!r}")
+
+    def release(self, slot: Slot) -> None:
+        self._taken[slot.vpn].discard(slot.index)

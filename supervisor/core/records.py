@@ -1,0 +1,63 @@
+"""The supervisor's records of engines and streams: plain data the API, store and loops share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from supervisor.core.health import HealthStatus
+from supervisor.core.ports import Slot
+
+
+@dataclass
+class Engine:
+    container_id: str
+    container_name: str
+    slot: Slot
+    vpn_container: str | None
+    forwarded: bool
+    labels: dict[str, str]
+    first_seen: datetime
+    last_seen: datetime
+    started_monotonic: float  # when this supervisor created or adopted it
+    health_status: HealthStatus = HealthStatus.unknown
+    ready: bool = False  # its HTTP API has answered at least once
+    consecutive_failures: int = 0
+    unhealthy_since: float | None = None
+    last_health_check: datetime | None = None
+    last_stream_usage: datetime | None = None
+    idle_since: float = 0.0
+    streams: set[str] = field(default_factory=set)  # ids of its active streams
+
+    @property
+    def host_http_port(self) -> int:
+        return self.slot.host_http
+
+
+class StreamStatus(StrEnum):
+    started = "started"
+    ended = "ended"
+
+
+class KeyType(StrEnum):
+    content_id = "content_id"
+    infohash = "infohash"
+    url = "url"
+    magnet = "magnet"
+
+
+@dataclass
+class Stream:
+    id: str
+    key_type: KeyType
+    key: str
+    container_id: str  # the engine's
+    playback_session_id: str
+    stat_url: str
+    command_url: str
+    is_live: bool
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: StreamStatus = StreamStatus.started
+    end_reason: str | None = None

@@ -1,0 +1,32 @@
+"""How many engines the stack should run: enough free ones for the next viewers, within min and max."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EngineLoad:
+    engine_id: str
+    active_streams: int
+    idle_since: float  # monotonic time of its last stream (or its start)
+
+
+def desired_engines(busy: int, minimum: int, min_free: int, maximum: int, target: int | None) -> int:
+    """`min_free` idle engines beyond the busy ones, at least `min` (or the /scale target), at most `max`."""
+    floor = minimum if target is None else target
+    return max(minimum, min(maximum, max(floor, busy + min_free)))
+
+
+def engines_to_remove(
+    engines: list[EngineLoad], desired: int, now: float, grace_period_s: float
+) -> list[str]:
+    """Idle engines beyond `desired`, longest idle first, each idle for at least the grace period."""
+    surplus = len(engines) - desired
+    if surplus <= 0:
+        return []
+    idle = sorted(
+        (load for load in engines if load.active_streams == 0 and now - load.idle_since >= grace_period_s),
+        key=lambda load: load.idle_since,
+    )
+    return [load.engine_id for load in idle[:surplus]]

@@ -1,0 +1,65 @@
+"""Autoscale: converge on the desired engine count, and forget engines that vanished from Docker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from supervisor.core import labels as label
+from supervisor.core.capacity import ProvisioningBlocked
+from supervisor.core.scaling import EngineLoad, desired_engines, engines_to_remove
+from supervisor.errors import SupervisorError
+from supervisor.provisioning import Provisioner, ProvisionRequest
+from supervisor.runtime.base import Runtime
+from supervisor.state import StackState
+from supervisor.streams import Streams
+
+log = logging.getLogger("supervisor.autoscale")
+
+
+class AutoscaleLoop:
+    def __init__(
+        self, state: StackState, runtime: Runtime, provisioner: Provisioner, streams: Streams
+    ) -> None:
+        self._state = state
+        self._runtime = runtime
+        self._provisioner = provisioner
+        self._streams = streams
+
+    def desired(self) -> int:
+        replicas = self._state.config.stack.replicas
+        busy = sum(1 for engine in self._state.engines.values() if engine.streams)
+        return desired_engines(busy, replicas.min, replicas.min_free, replicas.max, self._state.scale_target)
+
+    async def tick(self) -> None:
+        await self.forget_vanished()
+        state = self._state
+        desired = self.desired()
+        missing = desired - len(state.engines) - state.pending
+        if missing > 0:
+            results = await asyncio.gather(
+                *(self._provisioner.provision(ProvisionRequest()) for _ in range(missing)),
+                return_exceptions=True,
+            )
+            for result in results:
+                if isinstance(result, ProvisioningBlocked | SupervisorError):
+                    log.warning("autoscale could not add an engine: %s", result)
+                elif isinstance(result, BaseException):
+                    raise result
+            return
+        loads = [
+            EngineLoad(engine.container_id, len(engine.streams), engine.idle_since)
+            for engine in state.engines.values()
+        ]
+        grace = state.config.stack.timings.engine_grace_period_s
+        for engine_id in engines_to_remove(loads, desired, state.clock.monotonic(), grace):
+            await self._provisioner.remove(engine_id, f"idle beyond the desired {desired} engines")
+
+    async def forget_vanished(self) -> None:
+        """Engines removed behind our back (docker rm, a crash) are forgotten and their ports freed."""
+        found = await self._runtime.list(label.engine_selector(self._state.config.stack.stack))
+        running = {info.id for info in found if info.running}
+        for engine in list(self._state.engines.values()):
+            if engine.container_id not in running:
+                self._streams.end_on_engine(engine, "engine_gone")
+                self._provisioner.forget(engine, "no longer running in Docker")

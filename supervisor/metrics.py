@@ -1,0 +1,68 @@
+"""Prometheus metrics, with their names in one place (documented in docs/API.md).
+
+Gauges are filled from memory when /metrics is scraped, so a scrape never calls Docker.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from supervisor.core.health import HealthStatus
+
+NAMESPACE = "ace_supervisor"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.engines = Gauge(
+            "engines", "Engines by health state and VPN", ["state", "vpn"], namespace=NAMESPACE, registry=r
+        )
+        self.active_streams = Gauge(
+            "active_streams", "Streams started and not ended", namespace=NAMESPACE, registry=r
+        )
+        self.provision_attempts = Counter(
+            "provision_attempts",
+            "Provision attempts by result (started, failed, refused, rolled_back)",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.provision_duration = Histogram(
+            "provision_duration_seconds",
+            "Time to answer a provision request (until the container runs)",
+            namespace=NAMESPACE,
+            registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30),
+        )
+        self.port_pool_used = Gauge(
+            "port_pool_used", "Engine port slots held, by VPN", ["vpn"], namespace=NAMESPACE, registry=r
+        )
+        self.port_pool_size = Gauge(
+            "port_pool_size", "Engine port slots, by VPN", ["vpn"], namespace=NAMESPACE, registry=r
+        )
+        self.request_duration = Histogram(
+            "api_request_duration_seconds",
+            "API request durations by method, route and status",
+            ["method", "route", "status"],
+            namespace=NAMESPACE,
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3),
+        )
+
+    def render(
+        self, engines: list[tuple[HealthStatus, str]], streams: int, pool: dict[str, tuple[int, int]]
+    ) -> bytes:
+        """Prometheus text after refreshing gauges from (state, vpn) pairs and {vpn: (used, size)}."""
+        self.engines.clear()
+        for status in HealthStatus:
+            for vpn in {vpn for _, vpn in engines} | {key for key in pool}:
+                self.engines.labels(state=status.value, vpn=vpn).set(
+                    sum(1 for state, on in engines if state is status and on == vpn)
+                )
+        self.active_streams.set(streams)
+        for vpn, (used, size) in pool.items():
+            self.port_pool_used.labels(vpn=vpn).set(used)
+            self.port_pool_size.labels(vpn=vpn).set(size)
+        return generate_latest(self.registry)

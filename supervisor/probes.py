@@ -1,0 +1,61 @@
+"""HTTP probes of engines and gluetun control servers (httpx), behind protocols the loops depend on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+ENGINE_VERSION_PATH = "/webui/api/service?method=get_version"
+PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class VpnReport:
+    status: str  # gluetun's word: starting, running, stopping, stopped, crashed, completed
+    forwarded_port: int | None
+
+
+class Probes(Protocol):
+    async def engine_answers(self, host: str, port: int) -> bool: ...
+
+    async def vpn_report(self, host: str, port: int, api_key: str, port_forwarding: bool) -> VpnReport:
+        """Raises ProbeFailure when the control server cannot be read."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ProbeFailure(Exception):
+    pass
+
+
+class HttpProbes:
+    def __init__(self) -> None:
+        self._client = httpx.AsyncClient(timeout=PROBE_TIMEOUT_S)
+
+    async def engine_answers(self, host: str, port: int) -> bool:
+        try:
+            response = await self._client.get(f"http://{host}:{port}{ENGINE_VERSION_PATH}")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def vpn_report(self, host: str, port: int, api_key: str, port_forwarding: bool) -> VpnReport:
+        headers = {"X-API-Key": api_key}
+        base = f"http://{host}:{port}"
+        try:
+            status = await self._client.get(f"{base}/v1/vpn/status", headers=headers)
+            status.raise_for_status()
+            forwarded = None
+            if port_forwarding:
+                answer = await self._client.get(f"{base}/v1/portforward", headers=headers)
+                if answer.status_code == 200:
+                    forwarded = int(answer.json().get("port") or 0) or None
+            return VpnReport(str(status.json().get("status", "unknown")), forwarded)
+        except (httpx.HTTPError, ValueError) as error:
+            raise ProbeFailure(f"control server {base}: {error}") from None
+
+    async def close(self) -> None:
+        await self._client.aclose()

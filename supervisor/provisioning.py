@@ -1,0 +1,199 @@
+"""Provisioning and removing engines: reserve in memory (synchronously), then call the runtime.
+
+The reservation step (capacity check, VPN choice, port) has no await in it, so concurrent requests cannot
+interleave there; the Docker calls run outside it, bounded by a semaphore, never under a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from supervisor.core import labels as label
+from supervisor.core.capacity import choose_vpn
+from supervisor.core.environment import engine_environment
+from supervisor.core.naming import engine_name
+from supervisor.core.ports import PortConflict, Slot
+from supervisor.core.records import Engine
+from supervisor.errors import InvalidInput, NotFound, PortTaken, ProvisionFailed
+from supervisor.metrics import Metrics
+from supervisor.runtime.base import ContainerSpec, PublishedPort, Runtime, RuntimeFailure
+from supervisor.state import StackState
+from supervisor.store import Store
+
+log = logging.getLogger("supervisor.provisioning")
+
+# Variables through which images learn their ports (core.environment): a client may not set them.
+PORT_ENVIRONMENT = frozenset(
+    {"CONF", "HTTP_PORT", "HTTPS_PORT", "BIND_ALL", "P2P_PORT", "ACESTREAM_ARGS", "EXTRA_FLAGS"}
+    | {"ALLOW_REMOTE_ACCESS"}
+)
+
+
+@dataclass(frozen=True)
+class ProvisionRequest:
+    labels: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    host_port: int | None = None
+
+
+class Provisioner:
+    def __init__(self, state: StackState, runtime: Runtime, store: Store, metrics: Metrics) -> None:
+        self._state = state
+        self._runtime = runtime
+        self._store = store
+        self._metrics = metrics
+        self._in_flight = asyncio.Semaphore(state.config.env.max_in_flight)
+
+    async def provision(self, request: ProvisionRequest) -> Engine:
+        _check_request(request)
+        started = self._state.clock.monotonic()
+        slot = self._reserve(request.host_port)  # raises ProvisioningBlocked / PortTaken: nothing to undo
+        # Shielded: a client hanging up must not leave a container running with its port unrecorded.
+        task = asyncio.ensure_future(self._create(slot, request))
+        try:
+            engine = await asyncio.shield(task)
+        finally:
+            self._metrics.provision_duration.observe(self._state.clock.monotonic() - started)
+        return engine
+
+    def _reserve(self, host_port: int | None) -> Slot:
+        state = self._state
+        try:
+            vpn = choose_vpn(state.provision_inputs())
+        except Exception:
+            self._metrics.provision_attempts.labels(result="refused").inc()
+            raise
+        if host_port is None:
+            slot = state.pool.reserve(vpn)
+            if slot is None:  # choose_vpn saw a free slot; this cannot happen without an await between
+                raise PortTaken(f"no free engine port on {vpn or 'the host'}")
+        else:
+            slot = self._reserve_exact(host_port)
+        state.pending += 1
+        return slot
+
+    def _reserve_exact(self, host_port: int) -> Slot:
+        for vpn, vpn_state in self._state.vpns.items():
+            if host_port in self._state.config.stack.published_engine_ranges()[vpn]:
+                if not vpn_state.connected:
+                    raise InvalidInput("host_port", f"{host_port} belongs to {vpn}, which is not connected")
+                try:
+                    return self._state.pool.reserve_host_port(vpn, host_port)
+                except PortConflict:
+                    raise PortTaken(f"host_port: {host_port} is already used by another engine") from None
+        ranges = ", ".join(str(r) for r in self._state.config.stack.published_engine_ranges().values())
+        raise InvalidInput("host_port", f"{host_port} is outside the engine port ranges ({ranges})")
+
+    async def _create(self, slot: Slot, request: ProvisionRequest) -> Engine:
+        state = self._state
+        try:
+            async with self._in_flight:
+                spec, forwarded = self._spec(slot, request)
+                info = await self._runtime.create_and_start(spec)
+        except (RuntimeFailure, ProvisionFailed) as error:
+            state.pool.release(slot)
+            state.pending -= 1
+            state.breaker.record_failure(str(error))
+            self._metrics.provision_attempts.labels(result="failed").inc()
+            log.error("provisioning failed on port %s: %s", slot.host_http, error)
+            raise ProvisionFailed(str(error)) from None
+        except BaseException:
+            state.pool.release(slot)
+            state.pending -= 1
+            raise
+        now = state.clock.now()
+        engine = Engine(
+            container_id=info.id,
+            container_name=info.name,
+            slot=slot,
+            vpn_container=spec.network_mode.removeprefix("container:") if spec.network_mode else None,
+            forwarded=forwarded,
+            labels=dict(spec.labels),
+            first_seen=now,
+            last_seen=now,
+            started_monotonic=state.clock.monotonic(),
+            idle_since=state.clock.monotonic(),
+        )
+        state.pending -= 1
+        state.engines[engine.container_id] = engine
+        state.breaker.record_success()
+        self._store.save_engine(engine)
+        self._metrics.provision_attempts.labels(result="started").inc()
+        log.info(
+            "engine %s started on port %s (%s)", engine.container_name, slot.host_http, slot.vpn or "host"
+        )
+        return engine
+
+    def _spec(self, slot: Slot, request: ProvisionRequest) -> tuple[ContainerSpec, bool]:
+        state = self._state
+        stack = state.config.stack
+        vpn = state.vpns[slot.vpn]
+        forwarded = (
+            vpn.port_forwarding
+            and vpn.forwarded_port is not None
+            and not any(engine.forwarded for engine in state.engines_on(slot.vpn))
+        )
+        p2p = vpn.forwarded_port if forwarded and vpn.forwarded_port else slot.p2p
+        labels = {
+            **request.labels,
+            **label.engine_selector(stack.stack),
+            label.HTTP_PORT: str(slot.http),
+            label.HTTPS_PORT: str(slot.https),
+            label.P2P_PORT: str(p2p),
+            label.HOST_HTTP_PORT: str(slot.host_http),
+            label.FORWARDED: "true" if forwarded else "false",
+            label.CREATED_AT: state.clock.now().isoformat(),
+        }
+        if state.project:
+            labels[label.COMPOSE_PROJECT] = state.project
+        environment = {
+            **request.env,
+            **engine_environment(stack.engine.port_style, slot.http, slot.https, p2p),
+        }
+        name = engine_name(stack.stack, slot.host_http)
+        if slot.vpn is not None:
+            if vpn.container_id is None:
+                raise ProvisionFailed(f"the container of VPN {slot.vpn} is not known; is it running?")
+            labels[label.VPN] = slot.vpn
+            labels[label.VPN_CONTAINER] = vpn.container_name or vpn.container_id
+            spec = ContainerSpec(
+                name, stack.engine.image, environment, labels, f"container:{vpn.container_id}"
+            )
+        else:
+            published = (PublishedPort(slot.http, slot.host_http, stack.host_ip),)
+            spec = ContainerSpec(
+                name, stack.engine.image, environment, labels, network=state.network, published=published
+            )
+        return spec, forwarded
+
+    async def remove(self, key: str, reason: str) -> Engine:
+        """Stop and remove an engine, then free its port; its streams end with `reason`."""
+        engine = self._state.find_engine(key)
+        if engine is None:
+            raise NotFound(f"no engine {key!r} in this stack; GET /engines lists them")
+        await self._runtime.stop_and_remove(engine.container_id)
+        self.forget(engine, reason)
+        return engine
+
+    def forget(self, engine: Engine, reason: str) -> None:
+        """Drop an engine that no longer runs: free its port, mark it gone (never resurrected)."""
+        if self._state.engines.pop(engine.container_id, None) is None:
+            return
+        self._state.pool.release(engine.slot)
+        self._store.mark_engine_gone(engine.container_id, reason, self._state.clock.now())
+        log.info("engine %s removed: %s", engine.container_name, reason)
+
+
+def _check_request(request: ProvisionRequest) -> None:
+    for key in request.labels:
+        if key.startswith((label.PREFIX + ".", "com.docker.")):
+            raise InvalidInput(
+                f"labels.{key}", "this label is set by the supervisor and cannot be overridden"
+            )
+    for key in request.env:
+        if key in PORT_ENVIRONMENT:
+            raise InvalidInput(
+                f"env.{key}", "the engine's ports are set by the supervisor from the stack settings"
+            )

@@ -1,0 +1,66 @@
+"""The Runtime protocol and the plain types it speaks (never docker SDK objects).
+
+Five methods are all the supervisor needs from a container runtime, so a fake runs the whole service in
+tests and a real daemon is needed only to prove the Docker adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class RuntimeFailure(Exception):
+    """The runtime refused or failed an action; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    container_port: int
+    host_port: int
+    host_ip: str | None = None  # None: every host address
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    environment: dict[str, str]
+    labels: dict[str, str]
+    network_mode: str | None = None  # "container:<id>" to join a gluetun's namespace
+    network: str | None = None  # a user network to join (standalone engines join the stack's)
+    published: tuple[PublishedPort, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    running: bool
+    labels: dict[str, str]
+    ip_addresses: dict[str, str] = field(default_factory=dict)  # network name -> address
+    networks: tuple[str, ...] = ()
+
+    @property
+    def ip_address(self) -> str | None:
+        return next(iter(self.ip_addresses.values()), None)
+
+
+class Runtime(Protocol):
+    async def create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create and start a container; on failure nothing is left behind."""
+        ...
+
+    async def stop_and_remove(self, container_id: str) -> None:
+        """Stop and remove a container; a container already gone is not an error."""
+        ...
+
+    async def inspect(self, container_id: str) -> ContainerInfo | None:
+        """The container by id or name, or None when it does not exist."""
+        ...
+
+    async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        """Every container (running or not) carrying all of these labels."""
+        ...
+
+    async def close(self) -> None: ...

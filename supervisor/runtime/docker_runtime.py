@@ -1,0 +1,145 @@
+"""The Runtime on the docker SDK. Every SDK call is blocking, so each runs in a bounded thread pool.
+
+It uses the SDK's low-level API: create + start is two daemon calls, with no extra inspect, so provisioning
+through the supervisor costs about what a raw `docker run` costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from supervisor.runtime.base import ContainerInfo, ContainerSpec, RuntimeFailure
+
+T = TypeVar("T")
+
+
+class DockerRuntime:
+    def __init__(self, base_url: str | None = None, workers: int = 32) -> None:
+        try:
+            if base_url:
+                self._client = docker.DockerClient(base_url=base_url, max_pool_size=workers)
+            else:
+                self._client = docker.from_env(max_pool_size=workers)
+        except DockerException as error:
+            raise RuntimeFailure(
+                f"cannot reach the Docker daemon ({base_url or 'DOCKER_HOST'}): {error}"
+            ) from None
+        self._api = self._client.api
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
+
+    async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(function, *args, **kwargs))
+
+    async def create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
+        return await self._call(self._create_and_start, spec)
+
+    def _create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
+        bindings: dict[int | str, Any] = {
+            port.container_port: (port.host_ip or "", port.host_port) for port in spec.published
+        }
+        host_config = self._api.create_host_config(
+            network_mode=spec.network_mode or spec.network,
+            port_bindings=bindings or None,
+            restart_policy={"Name": "unless-stopped"},
+        )
+        # The raw API shape: the SDK's helper types are mis-annotated in types-docker.
+        networking: dict[str, Any] | None = (
+            {"EndpointsConfig": {spec.network: {}}} if spec.network and not spec.network_mode else None
+        )
+        arguments: dict[str, Any] = {
+            "name": spec.name,
+            "environment": spec.environment,
+            "labels": spec.labels,
+            "host_config": host_config,
+            "ports": list(bindings) or None,
+            "networking_config": networking,
+        }
+        try:
+            try:
+                created = self._api.create_container(spec.image, **arguments)
+            except ImageNotFound:
+                self._api.pull(spec.image)
+                created = self._api.create_container(spec.image, **arguments)
+        except DockerException as error:
+            raise RuntimeFailure(f"cannot create {spec.name} from {spec.image}: {error}") from None
+        container_id: str = created["Id"]
+        try:
+            self._api.start(container_id)
+        except DockerException as error:
+            self._remove(container_id)
+            raise RuntimeFailure(f"cannot start {spec.name}: {error}") from None
+        return ContainerInfo(container_id, spec.name, True, dict(spec.labels))
+
+    async def stop_and_remove(self, container_id: str) -> None:
+        await self._call(self._remove, container_id)
+
+    def _remove(self, container_id: str) -> None:
+        try:
+            self._api.remove_container(container_id, force=True)
+        except NotFound:
+            return
+        except APIError as error:
+            if error.status_code == 409:  # removal already in progress
+                return
+            raise RuntimeFailure(f"cannot remove container {container_id[:12]}: {error}") from None
+
+    async def inspect(self, container_id: str) -> ContainerInfo | None:
+        return await self._call(self._inspect, container_id)
+
+    def _inspect(self, container_id: str) -> ContainerInfo | None:
+        try:
+            attrs = self._api.inspect_container(container_id)
+        except NotFound:
+            return None
+        except DockerException as error:
+            raise RuntimeFailure(f"cannot inspect container {container_id[:12]}: {error}") from None
+        return _info(
+            attrs["Id"],
+            attrs["Name"],
+            bool(attrs["State"]["Running"]),
+            attrs["Config"].get("Labels"),
+            attrs.get("NetworkSettings", {}).get("Networks"),
+        )
+
+    async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        try:
+            rows = await self._call(self._api.containers, all=True, filters=filters)
+        except DockerException as error:
+            raise RuntimeFailure(f"cannot list containers: {error}") from None
+        return [
+            _info(
+                row["Id"],
+                (row.get("Names") or [row["Id"][:12]])[0],
+                row.get("State") == "running",
+                row.get("Labels"),
+                row.get("NetworkSettings", {}).get("Networks"),
+            )
+            for row in rows
+        ]
+
+    async def close(self) -> None:
+        await self._call(self._client.close)
+        self._pool.shutdown(wait=False)
+
+
+def _info(
+    container_id: str,
+    name: str,
+    running: bool,
+    labels: dict[str, str] | None,
+    networks: dict[str, Any] | None,
+) -> ContainerInfo:
+    networks = networks or {}
+    addresses = {key: value["IPAddress"] for key, value in networks.items() if value.get("IPAddress")}
+    return ContainerInfo(
+        container_id, name.lstrip("/"), running, dict(labels or {}), addresses, tuple(networks)
+    )

@@ -1,0 +1,76 @@
+"""An in-memory runtime for fast tests: containers are records; failures and delays are injectable."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import replace
+
+from supervisor.runtime.base import ContainerInfo, ContainerSpec, RuntimeFailure
+
+
+class FakeRuntime:
+    def __init__(self) -> None:
+        self.containers: dict[str, ContainerInfo] = {}
+        self.specs: dict[str, ContainerSpec] = {}
+        self.fail_next_creates = 0
+        self.create_delay: asyncio.Event | None = None  # when set, creates wait for it
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._ids = itertools.count(1)
+
+    def add(self, name: str, labels: dict[str, str], *, ip: str | None = None, running: bool = True) -> str:
+        """Put a container in place as if something else had created it (a gluetun, an old engine)."""
+        container_id = f"{next(self._ids):064x}"
+        addresses = {"default": ip} if ip else {}
+        self.containers[container_id] = ContainerInfo(container_id, name, running, dict(labels), addresses)
+        return container_id
+
+    def kill(self, container_id: str) -> None:
+        self.containers[container_id] = replace(self.containers[container_id], running=False)
+
+    async def create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.create_delay is not None:
+                await self.create_delay.wait()
+            await asyncio.sleep(0)
+            if self.fail_next_creates > 0:
+                self.fail_next_creates -= 1
+                raise RuntimeFailure(f"cannot start {spec.name}: injected failure")
+            if any(info.name == spec.name for info in self.containers.values()):
+                raise RuntimeFailure(f"cannot start {spec.name}: the name is already in use")
+            container_id = f"{next(self._ids):064x}"
+            info = ContainerInfo(container_id, spec.name, True, dict(spec.labels))
+            self.containers[container_id] = info
+            self.specs[container_id] = spec
+            return info
+        finally:
+            self.in_flight -= 1
+
+    async def stop_and_remove(self, container_id: str) -> None:
+        await asyncio.sleep(0)
+        self.containers.pop(self._resolve(container_id) or "", None)
+
+    async def inspect(self, container_id: str) -> ContainerInfo | None:
+        found = self._resolve(container_id)
+        return self.containers[found] if found else None
+
+    async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        return [
+            info
+            for info in self.containers.values()
+            if all(info.labels.get(key) == value for key, value in labels.items())
+        ]
+
+    async def close(self) -> None:
+        return None
+
+    def _resolve(self, key: str) -> str | None:
+        if key in self.containers:
+            return key
+        for container_id, info in self.containers.items():
+            if info.name == key or container_id.startswith(key):
+                return container_id
+        return None

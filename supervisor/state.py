@@ -1,0 +1,97 @@
+"""What the supervisor knows right now, in memory: engines, VPNs, the port pool, the breaker.
+
+Every read route (/orchestrator/status, /engines, /metrics) is served from here, with no Docker call.
+Mutations happen in synchronous steps on the event loop, so they need no lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from supervisor.core.breaker import CircuitBreaker
+from supervisor.core.capacity import ProvisionInputs, VpnView
+from supervisor.core.clock import Clock
+from supervisor.core.health import HealthStatus
+from supervisor.core.ports import PortPool, VpnKey
+from supervisor.core.records import Engine
+from supervisor.settings import Config
+
+
+@dataclass
+class VpnState:
+    service: VpnKey
+    port_forwarding: bool = False
+    container_id: str | None = None
+    container_name: str | None = None
+    address: str | None = None  # where the supervisor reaches it (IP, else container name)
+    status: str = "unknown"
+    forwarded_port: int | None = None
+    last_check: datetime | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.service is None or (self.container_id is not None and self.status == "running")
+
+
+@dataclass
+class StackState:
+    config: Config
+    clock: Clock
+    pool: PortPool
+    breaker: CircuitBreaker
+    vpns: dict[VpnKey, VpnState]
+    engines: dict[str, Engine] = field(default_factory=dict)
+    pending: int = 0  # provisions reserved but not yet running
+    scale_target: int | None = None
+    last_replacement: float | None = None
+    project: str | None = None
+    network: str | None = None
+    streams_total: int = 0
+
+    @classmethod
+    def create(cls, config: Config, clock: Clock) -> StackState:
+        timings = config.stack.timings
+        breaker = CircuitBreaker(
+            clock, timings.circuit_breaker_failure_threshold, timings.circuit_breaker_recovery_timeout_s
+        )
+        vpns: dict[VpnKey, VpnState] = (
+            {vpn.service: VpnState(vpn.service, vpn.port_forwarding) for vpn in config.stack.vpns}
+            if config.stack.vpns
+            else {None: VpnState(None)}
+        )
+        return cls(config, clock, PortPool(config.stack), breaker, vpns)
+
+    def engines_on(self, vpn: VpnKey) -> list[Engine]:
+        return [engine for engine in self.engines.values() if engine.slot.vpn == vpn]
+
+    def active_streams(self) -> int:
+        return sum(len(engine.streams) for engine in self.engines.values())
+
+    def count(self, status: HealthStatus) -> int:
+        return sum(1 for engine in self.engines.values() if engine.health_status is status)
+
+    def find_engine(self, key: str) -> Engine | None:
+        """By full id, id prefix (as `docker ps` shows) or container name."""
+        if key in self.engines:
+            return self.engines[key]
+        for engine in self.engines.values():
+            if engine.container_name == key or (len(key) >= 12 and engine.container_id.startswith(key)):
+                return engine
+        return None
+
+    def provision_inputs(self) -> ProvisionInputs:
+        timings = self.config.stack.timings
+        views = tuple(
+            VpnView(key, vpn.connected, len(self.engines_on(key)), self.pool.free(key))
+            for key, vpn in self.vpns.items()
+        )
+        return ProvisionInputs(
+            engines=len(self.engines) + self.pending,
+            max_replicas=self.config.stack.replicas.max,
+            vpns=views,
+            breaker_open=not self.breaker.allows(),
+            breaker_eta_seconds=self.breaker.recovery_eta_seconds(),
+            vpn_retry_seconds=max(1, round(timings.vpn_check_interval_s)),
+            capacity_retry_seconds=max(1, round(timings.engine_grace_period_s)),
+        )

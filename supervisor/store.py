@@ -1,0 +1,150 @@
+"""SQLite persistence (WAL) of engines and streams, so a restarted supervisor knows its history.
+
+Docker is the truth about which engines run; the store remembers what Docker cannot: when an engine was
+first seen, and every stream. Writes are small single-row statements, done inline on the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+from supervisor.core.records import Engine, KeyType, Stream, StreamStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS engines (
+    container_id TEXT PRIMARY KEY,
+    container_name TEXT NOT NULL,
+    vpn TEXT,
+    host_http_port INTEGER NOT NULL,
+    labels TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    state TEXT NOT NULL,            -- running | gone
+    gone_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS streams (
+    id TEXT PRIMARY KEY,
+    key_type TEXT NOT NULL,
+    key TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    playback_session_id TEXT NOT NULL,
+    stat_url TEXT NOT NULL,
+    command_url TEXT NOT NULL,
+    is_live INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    status TEXT NOT NULL,
+    end_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS streams_by_status ON streams (status, container_id);
+"""
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def save_engine(self, engine: Engine) -> None:
+        self._db.execute(
+            "INSERT INTO engines VALUES (?, ?, ?, ?, ?, ?, ?, 'running', NULL) ON CONFLICT (container_id) DO "
+            "UPDATE SET last_seen = excluded.last_seen, state = 'running', gone_reason = NULL",
+            (
+                engine.container_id,
+                engine.container_name,
+                engine.slot.vpn,
+                engine.host_http_port,
+                json.dumps(engine.labels),
+                engine.first_seen.isoformat(),
+                engine.last_seen.isoformat(),
+            ),
+        )
+
+    def first_seen(self, container_id: str) -> datetime | None:
+        row = self._db.execute(
+            "SELECT first_seen FROM engines WHERE container_id = ?", (container_id,)
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    def mark_engine_gone(self, container_id: str, reason: str, at: datetime) -> None:
+        self._db.execute(
+            "UPDATE engines SET state = 'gone', gone_reason = ?, last_seen = ? WHERE container_id = ?",
+            (reason, at.isoformat(), container_id),
+        )
+
+    def running_engine_ids(self) -> set[str]:
+        return {
+            row[0] for row in self._db.execute("SELECT container_id FROM engines WHERE state = 'running'")
+        }
+
+    def engine_state(self, container_id: str) -> tuple[str, str | None] | None:
+        row = self._db.execute(
+            "SELECT state, gone_reason FROM engines WHERE container_id = ?", (container_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def save_stream(self, stream: Stream) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO streams VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                stream.id,
+                stream.key_type.value,
+                stream.key,
+                stream.container_id,
+                stream.playback_session_id,
+                stream.stat_url,
+                stream.command_url,
+                int(stream.is_live),
+                stream.started_at.isoformat(),
+                stream.ended_at.isoformat() if stream.ended_at else None,
+                stream.status.value,
+                stream.end_reason,
+            ),
+        )
+
+    def stream(self, stream_id: str) -> Stream | None:
+        row = self._db.execute("SELECT * FROM streams WHERE id = ?", (stream_id,)).fetchone()
+        return _stream(row) if row else None
+
+    def streams(self, status: StreamStatus | None = None, container_id: str | None = None) -> list[Stream]:
+        query, arguments = "SELECT * FROM streams WHERE 1 = 1", []
+        if status is not None:
+            query += " AND status = ?"
+            arguments.append(status.value)
+        if container_id is not None:
+            query += " AND container_id = ?"
+            arguments.append(container_id)
+        return [_stream(row) for row in self._db.execute(query + " ORDER BY started_at", arguments)]
+
+    def count_streams(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM streams").fetchone()[0])
+
+
+def _stream(row: tuple[object, ...]) -> Stream:
+    (identifier, key_type, key, container_id, session, stat_url, command_url, is_live, started, ended) = row[
+        :10
+    ]
+    return Stream(
+        id=str(identifier),
+        key_type=KeyType(str(key_type)),
+        key=str(key),
+        container_id=str(container_id),
+        playback_session_id=str(session),
+        stat_url=str(stat_url),
+        command_url=str(command_url),
+        is_live=bool(is_live),
+        started_at=datetime.fromisoformat(str(started)),
+        ended_at=datetime.fromisoformat(str(ended)) if ended else None,
+        status=StreamStatus(str(row[10])),
+        end_reason=str(row[11]) if row[11] is not None else None,
+    )

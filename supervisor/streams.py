@@ -1,0 +1,112 @@
+"""Stream bookkeeping from the proxies' events: which engine serves which stream.
+
+Both events are idempotent: a repeated start returns the stream already recorded, a repeated end is a
+no-op. acexy sends its own container id and names the engine by host and port, so the engine is matched
+by engine id, else host and port, else the port alone (ports are unique in a stack).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from supervisor.core.records import Engine, KeyType, Stream, StreamStatus
+from supervisor.errors import InvalidInput, NotFound
+from supervisor.state import StackState
+from supervisor.store import Store
+
+log = logging.getLogger("supervisor.streams")
+
+
+@dataclass(frozen=True)
+class StreamStart:
+    container_id: str | None
+    host: str
+    port: int
+    key_type: KeyType
+    key: str
+    playback_session_id: str
+    stat_url: str
+    command_url: str
+    is_live: bool
+    stream_id: str | None
+
+
+class Streams:
+    def __init__(self, state: StackState, store: Store) -> None:
+        self._state = state
+        self._store = store
+        for stream in store.streams(StreamStatus.started):
+            engine = state.engines.get(stream.container_id)
+            if engine is not None:
+                engine.streams.add(stream.id)
+
+    def start(self, event: StreamStart) -> Stream:
+        stream_id = event.stream_id or f"{event.key}|{event.playback_session_id}"
+        existing = self._store.stream(stream_id)
+        if existing is not None:
+            return existing
+        engine = self._match(event)
+        now = self._state.clock.now()
+        stream = Stream(
+            id=stream_id,
+            key_type=event.key_type,
+            key=event.key,
+            container_id=engine.container_id,
+            playback_session_id=event.playback_session_id,
+            stat_url=event.stat_url,
+            command_url=event.command_url,
+            is_live=event.is_live,
+            started_at=now,
+        )
+        self._store.save_stream(stream)
+        engine.streams.add(stream_id)
+        engine.last_stream_usage = now
+        self._state.streams_total += 1
+        log.info("stream %s started on %s", stream_id, engine.container_name)
+        return stream
+
+    def end(self, stream_id: str | None, container_id: str | None, reason: str | None) -> list[Stream]:
+        """End one stream, or every active stream of an engine when only its id is given."""
+        if stream_id is not None:
+            stream = self._store.stream(stream_id)
+            if stream is None:
+                raise NotFound(f"stream_id: no stream {stream_id!r}; GET /streams lists them")
+            targets = [stream]
+        elif container_id is not None:
+            engine = self._state.find_engine(container_id)
+            if engine is None:
+                raise NotFound(f"container_id: no engine {container_id!r} in this stack")
+            targets = self._store.streams(StreamStatus.started, engine.container_id)
+        else:
+            raise InvalidInput(
+                "stream_id", "give stream_id, or container_id to end every stream of an engine"
+            )
+        now = self._state.clock.now()
+        for stream in targets:
+            if stream.status is StreamStatus.ended:
+                continue
+            stream.status, stream.ended_at, stream.end_reason = StreamStatus.ended, now, reason
+            self._store.save_stream(stream)
+            engine = self._state.engines.get(stream.container_id)
+            if engine is not None:
+                engine.streams.discard(stream.id)
+                engine.last_stream_usage = now
+                engine.idle_since = self._state.clock.monotonic()
+        return targets
+
+    def end_on_engine(self, engine: Engine, reason: str) -> None:
+        if engine.streams:
+            self.end(None, engine.container_id, reason)
+
+    def _match(self, event: StreamStart) -> Engine:
+        engines = self._state.engines
+        if event.container_id and (engine := self._state.find_engine(event.container_id)):
+            return engine
+        by_port = [engine for engine in engines.values() if engine.host_http_port == event.port]
+        for engine in by_port:
+            if event.host in (self._state.config.env.engine_host, engine.container_name):
+                return engine
+        if by_port:
+            return by_port[0]
+        raise NotFound(f"engine: no engine listens on port {event.port}; GET /engines lists them")
