@@ -100,12 +100,17 @@ def render_profile(name: str, out_dir: Path | None = None, command: str | None =
 
 def write(rendered: Rendered) -> list[Path]:
     """Write every file of a stack, each atomically, so a failure never leaves half a file."""
-    rendered.out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in rendered.files.items():
-        target = rendered.out_dir / name
-        temporary = target.with_name(f".{name}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(target)
-        written.append(target)
+    try:
+        rendered.out_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in rendered.files.items():
+            target = rendered.out_dir / name
+            temporary = target.with_name(f".{name}.tmp")
+            temporary.write_text(text, encoding="utf-8")
+            temporary.replace(target)
+            written.append(target)
+    except OSError as error:
+        raise UserError(
+            f"{error.filename or rendered.out_dir}: cannot write: {error.strerror}; choose another --out"
+        ) from None
     return written

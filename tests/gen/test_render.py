@@ -210,3 +210,11 @@ def test_explain_shows_the_plan(run_gen: RunGen) -> None:
     assert any(line.split()[:4] == ["VPN", "gluetun", "40000-40009", "41000-41009"] for line in lines)
     assert any(line.split()[:4] == ["VPN", "gluetun-2", "40010-40019", "41010-41019"] for line in lines)
     assert "Replicas: min 1, min_free 1, max 10, max_streams_per_engine 1" in result.output
+
+
+def test_unwritable_output_is_a_clear_error(run_gen: RunGen, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run_gen("render", "--profile", "single", "--out", str(blocker / "out"))
+    assert result.exit_code == 1
+    assert "cannot write" in result.output and "choose another --out" in result.output
