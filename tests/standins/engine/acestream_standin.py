@@ -193,17 +193,17 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/server/api" and query.get("method") == "get_network_connection_status":
             self.send_json({"result": {"connected": True}, "error": None})
         elif path in ("/ace/getstream", "/ace/manifest.m3u8"):
-            self.getstream(query, hls=path.endswith(".m3u8"))
+            self.handle_getstream(query, hls=path.endswith(".m3u8"))
         elif path.startswith("/ace/r/"):
-            self.stream(path.split("/"))
+            self.handle_stream(path.split("/"))
         elif path.startswith("/ace/stat/"):
-            self.stat(path.split("/"))
+            self.handle_stat(path.split("/"))
         elif path.startswith("/ace/cmd/"):
-            self.command(path.split("/"), query)
+            self.handle_command(path.split("/"), query)
         else:
             self.send_json({"result": None, "error": "unknown method"}, 404)
 
-    def getstream(self, query: dict[str, str], hls: bool) -> None:
+    def handle_getstream(self, query: dict[str, str], hls: bool) -> None:
         content_id = query.get("content_id") or query.get("id")
         infohash = query.get("infohash")
         if not content_id and not infohash:
@@ -239,7 +239,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.engine.lock:
             return session, self.engine.sessions.get(session)
 
-    def stream(self, parts: list[str]) -> None:
+    def handle_stream(self, parts: list[str]) -> None:
         _, entry = self.session(parts)
         if entry is None:
             self.send_json({"response": None, "error": "unknown playback session id"}, 404)
@@ -266,7 +266,7 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def stat(self, parts: list[str]) -> None:
+    def handle_stat(self, parts: list[str]) -> None:
         session, entry = self.session(parts)
         if entry is None:
             self.send_json({"response": None, "error": "unknown playback session id"})
@@ -300,7 +300,7 @@ class Handler(BaseHTTPRequestHandler):
             }
         )
 
-    def command(self, parts: list[str], query: dict[str, str]) -> None:
+    def handle_command(self, parts: list[str], query: dict[str, str]) -> None:
         session, _ = self.session(parts)
         if query.get("method") != "stop":
             self.send_json({"response": None, "error": "unknown method"})
