@@ -31,7 +31,13 @@ typecheck:
 gen-check:
     {{bin}}/gen check
 
+# The whole suite. As root, tests marked docker run in a private daemon the suite starts (scripts/test-dockerd)
+# and that is stopped again whatever happens; a daemon already running (`bench-up`) is left running.
 pytest *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if scripts/test-dockerd status >/dev/null 2>&1; then keep=1; else keep=0; fi
+    trap '[ "$keep" = 1 ] || scripts/test-dockerd stop >/dev/null 2>&1 || true' EXIT
     {{bin}}/pytest {{args}}
 
 # Render every shipped profile into generated/.
@@ -41,3 +47,12 @@ render:
 # Median time of a cold `gen render` against the interpreter's own start-up.
 bench-gen:
     {{bin}}/python scripts/bench_gen.py
+
+# Start the private test daemon and build every bench image; then `export DOCKER_HOST=$(scripts/test-dockerd host)`.
+bench-up:
+    scripts/test-dockerd start
+    DOCKER_HOST=$(scripts/test-dockerd host) scripts/build-images
+
+# Stop the private test daemon (its containers stop with it; images stay cached in its data-root).
+bench-down:
+    scripts/test-dockerd stop

@@ -15,7 +15,9 @@ Tests marked `docker` skip with the reason when there is no daemon; under CI=tru
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
 import subprocess
 import time
 import uuid
@@ -54,14 +56,31 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 def _answers(host: str) -> bool:
+    """GET /_ping, without the SDK (whose client would negotiate a version and leak its session)."""
+    if host.startswith("unix://"):
+        connection: http.client.HTTPConnection = _UnixConnection(host.removeprefix("unix://"))
+    elif host.startswith(("tcp://", "http://")):
+        connection = http.client.HTTPConnection(host.split("://", 1)[1], timeout=10)
+    else:
+        return True  # ssh:// and the like: let the docker client say what is wrong
     try:
-        client = docker.DockerClient(base_url=host, timeout=10)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except docker.errors.DockerException:
+        connection.request("GET", "/_ping")
+        return connection.getresponse().status == 200
+    except OSError:
         return False
+    finally:
+        connection.close()
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(self.path)
 
 
 @pytest.fixture(scope="session")

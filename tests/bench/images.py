@@ -80,10 +80,14 @@ def files_digest(root: Path, paths: Iterable[str]) -> str:
         path = root / name
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
-            if "__pycache__" in file.parts or not file.exists():
+            if "__pycache__" in file.parts:
+                continue
+            try:
+                content = file.read_bytes()
+            except FileNotFoundError:  # removed while we walked the tree
                 continue
             hasher.update(file.relative_to(root).as_posix().encode() + b"\0")
-            hasher.update(file.read_bytes() + b"\0")
+            hasher.update(content + b"\0")
     return hasher.hexdigest()
 
 
