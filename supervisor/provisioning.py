@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from supervisor.core import labels as label
@@ -46,17 +47,24 @@ class Provisioner:
         self._metrics = metrics
         self._in_flight = asyncio.Semaphore(state.config.env.max_in_flight)
 
-    async def provision(self, request: ProvisionRequest) -> Engine:
+    def provision(self, request: ProvisionRequest) -> Awaitable[Engine]:
+        """Reserve a slot now (raising a refusal at once), and return the creation to await.
+
+        Reserving before the first await means that callers counting engines (autoscale) see the
+        reservation immediately, and concurrent calls can never overshoot `max`.
+        """
         _check_request(request)
         started = self._state.clock.monotonic()
         slot = self._reserve(request.host_port)  # raises ProvisioningBlocked / PortTaken: nothing to undo
         # Shielded: a client hanging up must not leave a container running with its port unrecorded.
         task = asyncio.ensure_future(self._create(slot, request))
+        return self._finish(task, started)
+
+    async def _finish(self, task: asyncio.Future[Engine], started: float) -> Engine:
         try:
-            engine = await asyncio.shield(task)
+            return await asyncio.shield(task)
         finally:
             self._metrics.provision_duration.observe(self._state.clock.monotonic() - started)
-        return engine
 
     def _reserve(self, host_port: int | None) -> Slot:
         state = self._state

@@ -65,7 +65,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             f"{ENV_PREFIX}{str(problem['loc'][0]).upper()}: {problem['msg']}" for problem in error.errors()
         )
         raise ConfigError(problems) from None
-    stack = _read_stack(env.settings)
+    stack = read_stack(env.settings)
     api_key = environ.get(stack.api_key_env) or None
     if api_key is None and not env.insecure_no_auth:
         raise ConfigError(
@@ -94,7 +94,7 @@ def _prefixed(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _read_stack(path: Path) -> StackSettings:
+def read_stack(path: Path) -> StackSettings:
     try:
         return StackSettings.model_validate_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -61,7 +61,7 @@ def choose_vpn(inputs: ProvisionInputs) -> VpnKey:
     """The VPN for the next engine: a connected one with a free slot and the fewest engines.
 
     Raises ProvisioningBlocked with the reason a proxy should act on, checked in this order: breaker,
-    the replica limit, no connected VPN, no free port.
+    no connected VPN, the replica limit, no free port.
     """
     if inputs.breaker_open:
         raise ProvisioningBlocked(
@@ -71,8 +71,6 @@ def choose_vpn(inputs: ProvisionInputs) -> VpnKey:
             can_retry=True,
             should_wait=True,
         )
-    if inputs.engines >= inputs.max_replicas:
-        raise _full(inputs, f"the stack already runs its maximum of {inputs.max_replicas} engines")
     connected = [vpn for vpn in inputs.vpns if vpn.connected]
     if not connected:
         raise ProvisioningBlocked(
@@ -82,6 +80,8 @@ def choose_vpn(inputs: ProvisionInputs) -> VpnKey:
             can_retry=True,
             should_wait=True,
         )
+    if inputs.engines >= inputs.max_replicas:
+        raise _full(inputs, f"the stack already runs its maximum of {inputs.max_replicas} engines")
     candidates = [vpn for vpn in connected if vpn.free_slots > 0]
     if not candidates:
         raise _full(inputs, "every engine port of the connected VPNs is in use")

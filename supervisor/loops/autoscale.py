@@ -37,12 +37,15 @@ class AutoscaleLoop:
         desired = self.desired()
         missing = desired - len(state.engines) - state.pending
         if missing > 0:
-            results = await asyncio.gather(
-                *(self._provisioner.provision(ProvisionRequest()) for _ in range(missing)),
-                return_exceptions=True,
-            )
-            for result in results:
-                if isinstance(result, ProvisioningBlocked | SupervisorError):
+            creations = []
+            for _ in range(missing):
+                try:
+                    creations.append(self._provisioner.provision(ProvisionRequest()))
+                except (ProvisioningBlocked, SupervisorError) as refusal:
+                    log.warning("autoscale cannot add an engine: %s", refusal)
+                    break
+            for result in await asyncio.gather(*creations, return_exceptions=True):
+                if isinstance(result, SupervisorError):
                     log.warning("autoscale could not add an engine: %s", result)
                 elif isinstance(result, BaseException):
                     raise result

@@ -62,7 +62,7 @@ class Readiness:
             )
             self._metrics.provision_attempts.labels(result="rolled_back").inc()
             await self._provisioner.remove(
-                engine.container_id, f"not ready within {timeout}s startup timeout"
+                engine.container_id, f"not ready within {timeout:g}s startup timeout"
             )
             return False
         return None

@@ -6,12 +6,18 @@ the `supervisor` package).
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from litestar import Litestar
 
+from supervisor.app import create_app
 from supervisor.core.clock import ManualClock
 from supervisor.probes import ProbeFailure, VpnReport
 from supervisor.runtime.fake import FakeRuntime
@@ -121,3 +127,69 @@ def probes() -> FakeProbes:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def api_key() -> str:
+    return API_KEY
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def add_gluetuns(runtime: FakeRuntime, stack: StackSettings) -> None:
+    """Put the stack's gluetun containers in place, labelled as compose labels them."""
+    for index, vpn in enumerate(stack.vpns):
+        labels = {"com.docker.compose.project": stack.stack, "com.docker.compose.service": vpn.service}
+        runtime.add(f"{stack.stack}-{vpn.service}-1", labels, ip=f"172.30.0.{index + 2}")
+
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@asynccontextmanager
+async def serve(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and talk to it over ASGI, all on the test's own event loop (Litestar's
+    test client runs the app in a portal thread, where a manual clock could not be driven)."""
+    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    events = {name: asyncio.Event() for name in ("startup", "shutdown")}
+    failures: list[str] = []
+
+    async def send(message: Any) -> None:
+        kind = message["type"].removeprefix("lifespan.")
+        if kind.endswith(".failed"):
+            failures.append(message.get("message", kind))
+        events[kind.split(".")[0]].set()
+
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    task = asyncio.create_task(app(scope, inbox.get, send))  # type: ignore[arg-type]
+    await inbox.put({"type": "lifespan.startup"})
+    await events["startup"].wait()
+    assert not failures, failures
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://supervisor.test") as client:
+        client.app = app  # type: ignore[attr-defined]
+        yield client
+    await inbox.put({"type": "lifespan.shutdown"})
+    await events["shutdown"].wait()
+    await task
+
+
+@pytest.fixture
+def open_client(
+    config_for: ConfigFactory, runtime: FakeRuntime, clock: ManualClock, probes: FakeProbes
+) -> ClientFactory:
+    """`async with open_client("single", max_replicas=3) as client:` runs the app (lifespan included)
+    on the fake runtime, without background loops; the test drives ticks itself."""
+
+    def build(mode: str = "standalone", *, env: dict[str, object] | None = None, **stack: Any) -> Any:
+        settings = stack_settings(mode, **stack)
+        add_gluetuns(runtime, settings)
+        app = create_app(
+            config_for(settings, **(env or {})), runtime, clock=clock, probes=probes, loops=False
+        )
+        return serve(app)
+
+    return build

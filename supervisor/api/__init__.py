@@ -1,0 +1,1 @@
+"""The HTTP API: thin Litestar controllers over the supervisor's services; one error mapper."""

@@ -1,0 +1,79 @@
+"""Engines: provision, list, show, delete."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from litestar import Controller, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from supervisor.api.auth import require_api_key
+from supervisor.api.deps import SupervisorDependency
+from supervisor.api.schemas import (
+    EngineDetail,
+    EngineOut,
+    ProvisionBody,
+    Provisioned,
+    Removed,
+    engine_out,
+    stream_out,
+)
+from supervisor.core.records import StreamStatus
+from supervisor.errors import NotFound, ProvisionFailed
+from supervisor.provisioning import ProvisionRequest
+
+
+class EngineController(Controller):
+    tags = ("engines",)
+
+    @post("/provision/acestream", status_code=200, guards=[require_api_key])
+    async def provision(
+        self,
+        supervisor: SupervisorDependency,
+        data: JSONBody[ProvisionBody | None] = None,
+        wait: FromQuery[Literal["ready"] | None] = None,
+    ) -> Provisioned:
+        """Start one engine of the profile's image; answers once the container runs with its ports held.
+
+        200 (not 201: proxies treat anything else as failure). Refusals: 503 with a structured detail."""
+        body = data or ProvisionBody()
+        engine = await supervisor.provisioner.provision(
+            ProvisionRequest(body.labels, body.env, body.host_port)
+        )
+        if wait == "ready" and not await supervisor.readiness.wait(engine):
+            timeout = supervisor.config.stack.timings.startup_timeout_s
+            raise ProvisionFailed(
+                f"engine {engine.container_name} did not answer within {timeout:g}s; it was removed"
+            )
+        return Provisioned(
+            container_id=engine.container_id,
+            container_name=engine.container_name,
+            host_http_port=engine.host_http_port,
+            container_http_port=engine.slot.http,
+            container_https_port=engine.slot.https,
+        )
+
+    @get("/engines")
+    async def list_engines(self, supervisor: SupervisorDependency) -> list[EngineOut]:
+        """Every engine of the stack, as a bare array (served from memory)."""
+        state = supervisor.state
+        return [engine_out(state, engine) for engine in state.engines.values()]
+
+    @get("/engines/{engine_id:str}")
+    async def show_engine(self, supervisor: SupervisorDependency, engine_id: FromPath[str]) -> EngineDetail:
+        engine = supervisor.state.find_engine(engine_id)
+        if engine is None:
+            raise NotFound(f"no engine {engine_id!r} in this stack; GET /engines lists them")
+        streams = supervisor.store.streams(StreamStatus.started, engine.container_id)
+        return EngineDetail(engine_out(supervisor.state, engine), [stream_out(stream) for stream in streams])
+
+    @delete(
+        ["/engines/{engine_id:str}", "/containers/{engine_id:str}"], status_code=200, guards=[require_api_key]
+    )
+    async def delete_engine(self, supervisor: SupervisorDependency, engine_id: FromPath[str]) -> Removed:
+        """Stop and remove an engine and free its port; its streams end (`/containers/{id}` is an alias)."""
+        engine = supervisor.state.find_engine(engine_id)
+        if engine is not None and supervisor.streams is not None:
+            supervisor.streams.end_on_engine(engine, "engine_removed")
+        removed = await supervisor.provisioner.remove(engine_id, "removed through the API")
+        return Removed(removed.container_id, removed.container_name)

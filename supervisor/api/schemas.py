@@ -1,0 +1,157 @@
+"""Request and response shapes: the contract the acexy proxy decodes strictly (see docs/API.md).
+
+Timestamps are timezone-aware datetimes (encoded RFC 3339 with offset), ports ints, booleans bools,
+label values strings; list routes return bare arrays of these.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from supervisor.core.records import Engine, Stream
+from supervisor.state import StackState
+
+
+class ProvisionBody(msgspec.Struct, forbid_unknown_fields=False):
+    labels: dict[str, str] = {}
+    env: dict[str, str] = {}
+    host_port: int | None = None
+
+
+class Provisioned(msgspec.Struct):
+    container_id: str
+    container_name: str
+    host_http_port: int
+    container_http_port: int
+    container_https_port: int
+
+
+class EngineOut(msgspec.Struct):
+    container_id: str
+    container_name: str
+    host: str
+    port: int
+    labels: dict[str, str]
+    forwarded: bool
+    first_seen: datetime
+    last_seen: datetime
+    health_status: Literal["healthy", "unhealthy", "unknown"]
+    last_health_check: datetime | None
+    last_stream_usage: datetime | None
+    last_cache_cleanup: datetime | None
+    cache_size_bytes: int | None
+    streams: list[str]
+    vpn_container: str | None
+    vpn: str | None
+    container_http_port: int
+
+
+class StreamOut(msgspec.Struct):
+    id: str
+    key_type: Literal["content_id", "infohash", "url", "magnet"]
+    key: str
+    container_id: str
+    playback_session_id: str
+    stat_url: str
+    command_url: str
+    is_live: bool
+    started_at: datetime
+    ended_at: datetime | None
+    status: Literal["started", "ended"]
+
+
+class EngineDetail(msgspec.Struct):
+    engine: EngineOut
+    streams: list[StreamOut]
+
+
+class EngineAddress(msgspec.Struct):
+    host: str
+    port: int
+
+
+class StreamKey(msgspec.Struct):
+    key_type: Literal["content_id", "infohash", "url", "magnet"]
+    key: str
+
+
+class Session(msgspec.Struct):
+    playback_session_id: str
+    stat_url: str = ""
+    command_url: str = ""
+    is_live: bool | int = False
+
+
+class StreamLabels(msgspec.Struct):
+    stream_id: str | None = None
+
+
+class StreamStartedBody(msgspec.Struct):
+    engine: EngineAddress
+    stream: StreamKey
+    session: Session
+    container_id: str | None = None
+    labels: StreamLabels = msgspec.field(default_factory=StreamLabels)
+
+
+class StreamEndedBody(msgspec.Struct):
+    container_id: str | None = None
+    stream_id: str | None = None
+    reason: str | None = None
+
+
+class Removed(msgspec.Struct):
+    container_id: str
+    container_name: str
+    removed: bool = True
+
+
+class Scaled(msgspec.Struct):
+    desired: int
+    engines: int
+    min_replicas: int
+    max_replicas: int
+
+
+def engine_out(state: StackState, engine: Engine) -> EngineOut:
+    return EngineOut(
+        container_id=engine.container_id,
+        container_name=engine.container_name,
+        host=state.config.env.engine_host,
+        port=engine.host_http_port,
+        labels=engine.labels,
+        forwarded=engine.forwarded,
+        first_seen=engine.first_seen,
+        last_seen=engine.last_seen,
+        health_status=engine.health_status.value,
+        last_health_check=engine.last_health_check,
+        last_stream_usage=engine.last_stream_usage,
+        last_cache_cleanup=None,
+        cache_size_bytes=None,
+        streams=sorted(engine.streams),
+        vpn_container=engine.vpn_container,
+        vpn=engine.slot.vpn,
+        container_http_port=engine.slot.http,
+    )
+
+
+def stream_out(stream: Stream) -> StreamOut:
+    return StreamOut(
+        id=stream.id,
+        key_type=stream.key_type.value,
+        key=stream.key,
+        container_id=stream.container_id,
+        playback_session_id=stream.playback_session_id,
+        stat_url=stream.stat_url,
+        command_url=stream.command_url,
+        is_live=stream.is_live,
+        started_at=stream.started_at,
+        ended_at=stream.ended_at,
+        status=stream.status.value,
+    )
+
+
+JsonObject = dict[str, Any]

@@ -1,0 +1,80 @@
+"""create_app(): the Litestar application and the lifespan that owns the supervisor's background work.
+
+The lifespan attaches and reconciles before the first request is served, and on shutdown stops the loops
+but leaves every engine running.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from supervisor.api.deps import DEPENDENCIES
+from supervisor.api.engines import EngineController
+from supervisor.api.errors import EXCEPTION_HANDLERS
+from supervisor.api.status import StatusController
+from supervisor.api.streams import StreamController
+from supervisor.api.timing import timing_middleware
+from supervisor.core.clock import Clock
+from supervisor.probes import Probes
+from supervisor.runtime.base import Runtime
+from supervisor.service import Supervisor
+from supervisor.settings import Config
+
+log = logging.getLogger("supervisor")
+
+
+def create_app(
+    config: Config,
+    runtime: Runtime | None = None,
+    *,
+    clock: Clock | None = None,
+    probes: Probes | None = None,
+    loops: bool = True,
+) -> Litestar:
+    if runtime is None:
+        from supervisor.runtime.docker_runtime import DockerRuntime
+
+        runtime = DockerRuntime(config.env.docker_host, workers=max(8, config.env.max_in_flight * 2))
+    supervisor = Supervisor(config, runtime, clock, probes)
+    if config.api_key is None:
+        log.warning(
+            "INSECURE: serving without an API key (ACE_SUPERVISOR_INSECURE_NO_AUTH); anyone can start engines"
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await supervisor.start(loops=loops)
+        try:
+            yield
+        finally:
+            await supervisor.stop()
+
+    return Litestar(
+        route_handlers=[EngineController, StreamController, StatusController],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        state=State({"supervisor": supervisor}),
+        middleware=[timing_middleware(supervisor.metrics)],
+        openapi_config=OpenAPIConfig(
+            title="ace-supervisor",
+            version="1.0.0",
+            description="Provisions AceStream engines on demand; the API acestream proxies use.",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer"),
+                    "apiKey": SecurityScheme(type="apiKey", name="X-API-KEY", security_scheme_in="header"),
+                }
+            ),
+        ),
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,108 @@
+"""The supervisor as one object: state, runtime, store and loops wired together, started and stopped.
+
+`start` attaches and reconciles before anything is served; `stop` ends the loops and closes clients but
+leaves every engine running (the next start adopts them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from supervisor.attach import adopt_engines, find_project, find_vpns
+from supervisor.core.capacity import ProvisioningBlocked, choose_vpn
+from supervisor.core.clock import Clock, SystemClock
+from supervisor.loops.autoscale import AutoscaleLoop
+from supervisor.loops.health import HealthLoop
+from supervisor.loops.readiness import Readiness
+from supervisor.loops.ticker import run_every
+from supervisor.loops.vpn import VpnLoop
+from supervisor.metrics import Metrics
+from supervisor.probes import HttpProbes, Probes
+from supervisor.provisioning import Provisioner
+from supervisor.runtime.base import Runtime
+from supervisor.settings import Config
+from supervisor.state import StackState
+from supervisor.store import Store
+from supervisor.streams import Streams
+
+log = logging.getLogger("supervisor")
+
+
+class Supervisor:
+    def __init__(
+        self, config: Config, runtime: Runtime, clock: Clock | None = None, probes: Probes | None = None
+    ):
+        self.config = config
+        self.runtime = runtime
+        self.clock = clock or SystemClock()
+        self.probes = probes or HttpProbes()
+        self.state = StackState.create(config, self.clock)
+        self.metrics = Metrics()
+        self.store = Store(config.env.db_path)
+        self.provisioner = Provisioner(self.state, runtime, self.store, self.metrics)
+        self.readiness = Readiness(self.state, self.probes, self.provisioner, self.metrics)
+        self.health = HealthLoop(self.state, self.probes, self.provisioner)
+        self.vpn = VpnLoop(self.state, runtime, self.probes)
+        self.streams: Streams | None = None
+        self.autoscale: AutoscaleLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started_at: datetime | None = None
+
+    async def start(self, loops: bool = True) -> None:
+        await find_project(self.state, self.runtime)
+        await find_vpns(self.state, self.runtime)
+        await adopt_engines(self.state, self.runtime, self.store)
+        self.streams = Streams(self.state, self.store)
+        self.autoscale = AutoscaleLoop(self.state, self.runtime, self.provisioner, self.streams)
+        await self.vpn.tick()
+        self.started_at = self.clock.now()
+        if loops:
+            self._start_loops(self.autoscale)
+
+    def _start_loops(self, autoscale: AutoscaleLoop) -> None:
+        timings = self.config.stack.timings
+        schedule = [
+            ("readiness", self.config.env.readiness_interval_s, self.readiness.tick),
+            ("health", timings.health_check_interval_s, self.health.tick),
+            ("vpn", timings.vpn_check_interval_s, self.vpn.tick),
+            ("autoscale", timings.autoscale_interval_s, autoscale.tick),
+        ]
+        for name, interval, tick in schedule:
+            self._tasks.append(asyncio.create_task(run_every(name, interval, self.clock, tick), name=name))
+        self._tasks.append(asyncio.create_task(self._first_autoscale(autoscale), name="autoscale-now"))
+
+    async def _first_autoscale(self, autoscale: AutoscaleLoop) -> None:
+        try:
+            await autoscale.tick()
+        except Exception:
+            log.exception("initial autoscale failed; the autoscale loop retries")
+
+    def scale_soon(self) -> None:
+        """Run an autoscale tick now, in the background (after POST /scale)."""
+        if self.autoscale is not None:
+            self._tasks.append(
+                asyncio.create_task(self._first_autoscale(self.autoscale), name="autoscale-scale")
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.probes.close()
+        await self.runtime.close()
+        self.store.close()
+        log.info("supervisor stopped; %d engines left running", len(self.state.engines))
+
+    def blocked(self) -> ProvisioningBlocked | None:
+        """Why a provision would be refused right now, or None."""
+        try:
+            choose_vpn(self.state.provision_inputs())
+        except ProvisioningBlocked as refusal:
+            return refusal
+        return None
