@@ -108,6 +108,13 @@ def docker_host() -> Iterator[str]:
         subprocess.run([str(TEST_DOCKERD), "stop"], capture_output=True, check=False)
 
 
+@pytest.fixture(autouse=True)
+def _docker_marker_needs_a_daemon(request: pytest.FixtureRequest) -> None:
+    """A test marked docker gets the daemon (or its skip, a failure under CI) even if it asks no fixture."""
+    if request.node.get_closest_marker("docker"):
+        request.getfixturevalue("docker_host")
+
+
 @pytest.fixture(scope="session")
 def docker_client(docker_host: str) -> Iterator[docker.DockerClient]:
     client = docker.DockerClient(base_url=docker_host, timeout=600)
