@@ -60,14 +60,14 @@ def stack_settings(
     return StackSettings.model_validate(base)
 
 
-def make_config(stack: StackSettings, tmp_path: Path, **env: object) -> Config:
+def make_config(stack: StackSettings, tmp_path: Path, api_key: str | None = API_KEY, **env: object) -> Config:
     settings_file = tmp_path / "settings.json"
     settings_file.write_text(json.dumps(stack.model_dump(mode="json")))
     environment = EnvironmentSettings.model_validate(
         {"settings": settings_file, "db_path": tmp_path / "supervisor.db", "project": stack.stack, **env}
     )
     keys = {vpn.service: f"{vpn.service}-key" for vpn in stack.vpns}
-    return Config(stack, environment, API_KEY, keys)
+    return Config(stack, environment, api_key, keys)
 
 
 class FakeProbes:
@@ -103,8 +103,8 @@ def settings_for() -> StackFactory:
 
 @pytest.fixture
 def config_for(tmp_path: Path) -> ConfigFactory:
-    def build(stack: StackSettings, **env: object) -> Config:
-        return make_config(stack, tmp_path, **env)
+    def build(stack: StackSettings, api_key: str | None = API_KEY, **env: object) -> Config:
+        return make_config(stack, tmp_path, api_key, **env)
 
     return build
 
@@ -184,12 +184,17 @@ def open_client(
     """`async with open_client("single", max_replicas=3) as client:` runs the app (lifespan included)
     on the fake runtime, without background loops; the test drives ticks itself."""
 
-    def build(mode: str = "standalone", *, env: dict[str, object] | None = None, **stack: Any) -> Any:
+    def build(
+        mode: str = "standalone",
+        *,
+        env: dict[str, object] | None = None,
+        api_key: str | None = API_KEY,
+        **stack: Any,
+    ) -> Any:
         settings = stack_settings(mode, **stack)
         add_gluetuns(runtime, settings)
-        app = create_app(
-            config_for(settings, **(env or {})), runtime, clock=clock, probes=probes, loops=False
-        )
+        config = config_for(settings, api_key, **(env or {}))
+        app = create_app(config, runtime, clock=clock, probes=probes, loops=False)
         return serve(app)
 
     return build
