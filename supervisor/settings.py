@@ -102,5 +102,9 @@ def read_stack(path: Path) -> StackSettings:
             f"{SETTINGS_ENV}: settings file {path} not found; mount the rendered settings or point "
             f"{SETTINGS_ENV} at it"
         ) from None
-    except ValueError as error:
-        raise ConfigError(f"{SETTINGS_ENV}: {path} is not valid stack settings: {error}") from None
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or 'file'}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise ConfigError(f"{SETTINGS_ENV}: {path} is not valid stack settings: {problems}") from None

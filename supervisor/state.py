@@ -82,8 +82,9 @@ class StackState:
 
     def provision_inputs(self) -> ProvisionInputs:
         timings = self.config.stack.timings
+        # Held slots count engines still being created, so a burst spreads over the VPNs too.
         views = tuple(
-            VpnView(key, vpn.connected, len(self.engines_on(key)), self.pool.free(key))
+            VpnView(key, vpn.connected, self.pool.used(key), self.pool.free(key))
             for key, vpn in self.vpns.items()
         )
         return ProvisionInputs(

@@ -141,7 +141,10 @@ def auth(api_key: str) -> dict[str, str]:
 
 def add_gluetuns(runtime: FakeRuntime, stack: StackSettings) -> None:
     """Put the stack's gluetun containers in place, labelled as compose labels them."""
+    names = {info.name for info in runtime.containers.values()}
     for index, vpn in enumerate(stack.vpns):
+        if f"{stack.stack}-{vpn.service}-1" in names:
+            continue
         labels = {"com.docker.compose.project": stack.stack, "com.docker.compose.service": vpn.service}
         runtime.add(f"{stack.stack}-{vpn.service}-1", labels, ip=f"172.30.0.{index + 2}")
 
