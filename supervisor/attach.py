@@ -46,10 +46,10 @@ async def find_vpns(state: StackState, runtime: Runtime) -> None:
                 log.warning("VPN %s: its container is gone", service)
             vpn.container_id = vpn.container_name = vpn.address = None
             continue
-        info = running[0]
+        info = await runtime.inspect(running[0].id) or running[0]
         if info.id != vpn.container_id:
             log.info("VPN %s is container %s", service, info.name)
-        vpn.container_id, vpn.container_name = info.id, info.name
+        vpn.container_id, vpn.container_name, vpn.started_at = info.id, info.name, info.started_at
         vpn.address = info.ip_address or info.name
 
 
@@ -62,6 +62,15 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
             continue
         engine = _adopt(state, info, store)
         if engine is not None:
+            vpn = state.vpns.get(engine.slot.vpn)
+            if (
+                vpn is not None
+                and engine.slot.vpn is not None
+                and engine.vpn_container_id != vpn.container_id
+            ):
+                # Its gluetun was replaced while we were down: no network. Judged, not deleted, here.
+                log.warning("engine %s is attached to a gluetun that is gone; marked unhealthy", info.name)
+                engine.health_status, engine.unhealthy_since = HealthStatus.unhealthy, state.clock.monotonic()
             state.engines[engine.container_id] = engine
             store.save_engine(engine)
     for container_id in store.running_engine_ids() - set(state.engines):
@@ -85,6 +94,7 @@ def _adopt(state: StackState, info: ContainerInfo, store: Store) -> Engine | Non
         container_name=info.name,
         slot=slot,
         vpn_container=info.labels.get(label.VPN_CONTAINER),
+        vpn_container_id=info.labels.get(label.VPN_CONTAINER_ID),
         forwarded=info.labels.get(label.FORWARDED) == "true",
         labels=dict(info.labels),
         first_seen=store.first_seen(info.id) or now,

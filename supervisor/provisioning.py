@@ -116,7 +116,8 @@ class Provisioner:
             container_id=info.id,
             container_name=info.name,
             slot=slot,
-            vpn_container=spec.network_mode.removeprefix("container:") if spec.network_mode else None,
+            vpn_container=spec.labels.get(label.VPN_CONTAINER),
+            vpn_container_id=spec.network_mode.removeprefix("container:") if spec.network_mode else None,
             forwarded=forwarded,
             labels=dict(spec.labels),
             first_seen=now,
@@ -166,6 +167,7 @@ class Provisioner:
                 raise ProvisionFailed(f"the container of VPN {slot.vpn} is not known; is it running?")
             labels[label.VPN] = slot.vpn
             labels[label.VPN_CONTAINER] = vpn.container_name or vpn.container_id
+            labels[label.VPN_CONTAINER_ID] = vpn.container_id
             spec = ContainerSpec(
                 name, stack.engine.image, environment, labels, f"container:{vpn.container_id}"
             )

@@ -45,9 +45,9 @@ class Supervisor:
         self.provisioner = Provisioner(self.state, runtime, self.store, self.metrics)
         self.readiness = Readiness(self.state, self.probes, self.provisioner, self.metrics)
         self.health = HealthLoop(self.state, self.probes, self.provisioner)
-        self.vpn = VpnLoop(self.state, runtime, self.probes)
-        self.streams: Streams | None = None
-        self.autoscale: AutoscaleLoop | None = None
+        self.streams = Streams(self.state, self.store)
+        self.vpn = VpnLoop(self.state, runtime, self.probes, self.provisioner, self.streams)
+        self.autoscale = AutoscaleLoop(self.state, runtime, self.provisioner, self.streams)
         self._tasks: list[asyncio.Task[None]] = []
         self.started_at: datetime | None = None
 
@@ -55,37 +55,33 @@ class Supervisor:
         await find_project(self.state, self.runtime)
         await find_vpns(self.state, self.runtime)
         await adopt_engines(self.state, self.runtime, self.store)
-        self.streams = Streams(self.state, self.store)
-        self.autoscale = AutoscaleLoop(self.state, self.runtime, self.provisioner, self.streams)
+        self.streams.restore()
         await self.vpn.tick()
         self.started_at = self.clock.now()
         if loops:
-            self._start_loops(self.autoscale)
+            self._start_loops()
 
-    def _start_loops(self, autoscale: AutoscaleLoop) -> None:
+    def _start_loops(self) -> None:
         timings = self.config.stack.timings
         schedule = [
             ("readiness", self.config.env.readiness_interval_s, self.readiness.tick),
             ("health", timings.health_check_interval_s, self.health.tick),
             ("vpn", timings.vpn_check_interval_s, self.vpn.tick),
-            ("autoscale", timings.autoscale_interval_s, autoscale.tick),
+            ("autoscale", timings.autoscale_interval_s, self.autoscale.tick),
         ]
         for name, interval, tick in schedule:
             self._tasks.append(asyncio.create_task(run_every(name, interval, self.clock, tick), name=name))
-        self._tasks.append(asyncio.create_task(self._first_autoscale(autoscale), name="autoscale-now"))
+        self._tasks.append(asyncio.create_task(self._autoscale_now(), name="autoscale-now"))
 
-    async def _first_autoscale(self, autoscale: AutoscaleLoop) -> None:
+    async def _autoscale_now(self) -> None:
         try:
-            await autoscale.tick()
+            await self.autoscale.tick()
         except Exception:
             log.exception("initial autoscale failed; the autoscale loop retries")
 
     def scale_soon(self) -> None:
         """Run an autoscale tick now, in the background (after POST /scale)."""
-        if self.autoscale is not None:
-            self._tasks.append(
-                asyncio.create_task(self._first_autoscale(self.autoscale), name="autoscale-scale")
-            )
+        self._tasks.append(asyncio.create_task(self._autoscale_now(), name="autoscale-scale"))
 
     async def stop(self) -> None:
         for task in self._tasks:

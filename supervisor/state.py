@@ -25,6 +25,7 @@ class VpnState:
     container_id: str | None = None
     container_name: str | None = None
     address: str | None = None  # where the supervisor reaches it (IP, else container name)
+    started_at: str | None = None  # a new value means gluetun restarted: attached engines lost their network
     status: str = "unknown"
     forwarded_port: int | None = None
     last_check: datetime | None = None

@@ -36,10 +36,14 @@ class Streams:
     def __init__(self, state: StackState, store: Store) -> None:
         self._state = state
         self._store = store
-        for stream in store.streams(StreamStatus.started):
-            engine = state.engines.get(stream.container_id)
+
+    def restore(self) -> None:
+        """After adoption: put the active streams the store remembers back on their engines."""
+        for stream in self._store.streams(StreamStatus.started):
+            engine = self._state.engines.get(stream.container_id)
             if engine is not None:
                 engine.streams.add(stream.id)
+        self._state.streams_total = self._store.count_streams()
 
     def start(self, event: StreamStart) -> Stream:
         stream_id = event.stream_id or f"{event.key}|{event.playback_session_id}"

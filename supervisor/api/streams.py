@@ -11,12 +11,7 @@ from supervisor.api.auth import require_api_key
 from supervisor.api.deps import SupervisorDependency
 from supervisor.api.schemas import StreamEndedBody, StreamOut, StreamStartedBody, stream_out
 from supervisor.core.records import KeyType, StreamStatus
-from supervisor.streams import Streams, StreamStart
-
-
-def _streams(supervisor: SupervisorDependency) -> Streams:
-    assert supervisor.streams is not None, "served only after start-up"
-    return supervisor.streams
+from supervisor.streams import StreamStart
 
 
 class StreamController(Controller):
@@ -27,7 +22,7 @@ class StreamController(Controller):
         self, supervisor: SupervisorDependency, data: JSONBody[StreamStartedBody]
     ) -> StreamOut:
         """Record a stream on the engine named by id, else host and port, else port. Idempotent."""
-        stream = _streams(supervisor).start(
+        stream = supervisor.streams.start(
             StreamStart(
                 container_id=data.container_id,
                 host=data.engine.host,
@@ -48,7 +43,7 @@ class StreamController(Controller):
         self, supervisor: SupervisorDependency, data: JSONBody[StreamEndedBody]
     ) -> list[StreamOut]:
         """End a stream (or every stream of an engine given only container_id). Idempotent."""
-        ended = _streams(supervisor).end(data.stream_id, data.container_id, data.reason)
+        ended = supervisor.streams.end(data.stream_id, data.container_id, data.reason)
         return [stream_out(stream) for stream in ended]
 
     @get("/streams")

@@ -17,6 +17,7 @@ P2P_PORT = f"{PREFIX}.p2p_port"
 HOST_HTTP_PORT = f"{PREFIX}.host_http_port"  # the published port clients use
 VPN = f"{PREFIX}.vpn"  # the gluetun compose service, absent in standalone mode
 VPN_CONTAINER = f"{PREFIX}.vpn_container"  # the gluetun container whose namespace the engine joins
+VPN_CONTAINER_ID = f"{PREFIX}.vpn_container_id"  # its id: a different id now means a dead namespace
 FORWARDED = f"{PREFIX}.forwarded"  # "true" when the engine's P2P port is the VPN's forwarded port
 CREATED_AT = f"{PREFIX}.created_at"  # RFC 3339 time the supervisor created it
 
@@ -25,11 +26,6 @@ ENGINE_ROLE = "engine"
 # Compose's own labels: how the supervisor finds its stack and the gluetun containers in it.
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
-
-OWN_LABELS = frozenset(
-    {MANAGED, STACK, ROLE, HTTP_PORT, HTTPS_PORT, P2P_PORT, HOST_HTTP_PORT, VPN, VPN_CONTAINER, FORWARDED}
-    | {CREATED_AT}
-)
 
 
 def engine_selector(stack: str) -> dict[str, str]:

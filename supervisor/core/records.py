@@ -15,7 +15,7 @@ class Engine:
     container_id: str
     container_name: str
     slot: Slot
-    vpn_container: str | None
+    vpn_container: str | None  # the gluetun's container name (None in standalone mode)
     forwarded: bool
     labels: dict[str, str]
     first_seen: datetime
@@ -29,6 +29,7 @@ class Engine:
     last_stream_usage: datetime | None = None
     idle_since: float = 0.0
     streams: set[str] = field(default_factory=set)  # ids of its active streams
+    vpn_container_id: str | None = None
 
     @property
     def host_http_port(self) -> int:

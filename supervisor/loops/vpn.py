@@ -7,24 +7,52 @@ import logging
 
 from supervisor.attach import find_vpns
 from supervisor.probes import ProbeFailure, Probes
+from supervisor.provisioning import Provisioner
 from supervisor.runtime.base import Runtime
 from supervisor.state import StackState, VpnState
+from supervisor.streams import Streams
 
 log = logging.getLogger("supervisor.vpn")
 
 
 class VpnLoop:
-    def __init__(self, state: StackState, runtime: Runtime, probes: Probes) -> None:
+    def __init__(
+        self, state: StackState, runtime: Runtime, probes: Probes, provisioner: Provisioner, streams: Streams
+    ) -> None:
         self._state = state
         self._runtime = runtime
         self._probes = probes
+        self._provisioner = provisioner
+        self._streams = streams
 
     async def tick(self) -> None:
         if None in self._state.vpns:
             return
-        await find_vpns(self._state, self._runtime)  # a recreated gluetun gets a new container id
+        before = {key: (vpn.container_id, vpn.started_at) for key, vpn in self._state.vpns.items()}
+        await find_vpns(self._state, self._runtime)
         vpns = list(self._state.vpns.values())
         await asyncio.gather(*(self._check(vpn) for vpn in vpns))
+        for key, vpn in self._state.vpns.items():
+            if before[key][0] is not None and before[key] != (vpn.container_id, vpn.started_at):
+                await self._replace_stranded(key)
+
+    async def _replace_stranded(self, service: str | None) -> None:
+        """gluetun restarted or was recreated: engines in its old namespace have no network any more.
+        Remove them (autoscale starts fresh ones in the new namespace)."""
+        stranded = self._state.engines_on(service)
+        if stranded:
+            log.warning(
+                "VPN %s restarted; replacing its %d engines, which lost their network", service, len(stranded)
+            )
+        for engine in stranded:
+            self._streams.end_on_engine(engine, "vpn_restarted")
+        await asyncio.gather(
+            *(
+                self._provisioner.remove(engine.container_id, f"VPN {service} restarted")
+                for engine in stranded
+            ),
+            return_exceptions=True,
+        )
 
     async def _check(self, vpn: VpnState) -> None:
         settings = next(v for v in self._state.config.stack.vpns if v.service == vpn.service)

@@ -40,6 +40,7 @@ class ContainerInfo:
     labels: dict[str, str]
     ip_addresses: dict[str, str] = field(default_factory=dict)  # network name -> address
     networks: tuple[str, ...] = ()
+    started_at: str | None = None  # when it last started (inspect only); a restart changes it
 
     @property
     def ip_address(self) -> str | None:

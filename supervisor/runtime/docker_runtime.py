@@ -10,6 +10,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import docker
@@ -101,13 +102,14 @@ class DockerRuntime:
             return None
         except DockerException as error:
             raise RuntimeFailure(f"cannot inspect container {container_id[:12]}: {error}") from None
-        return _info(
+        info = _info(
             attrs["Id"],
             attrs["Name"],
             bool(attrs["State"]["Running"]),
             attrs["Config"].get("Labels"),
             attrs.get("NetworkSettings", {}).get("Networks"),
         )
+        return replace(info, started_at=attrs["State"].get("StartedAt"))
 
     async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}

@@ -29,6 +29,11 @@ class FakeRuntime:
     def kill(self, container_id: str) -> None:
         self.containers[container_id] = replace(self.containers[container_id], running=False)
 
+    def restart(self, container_id: str) -> None:
+        """As `docker restart`: same id, a new start time (and a new network namespace)."""
+        info = self.containers[container_id]
+        self.containers[container_id] = replace(info, running=True, started_at=f"{info.started_at or ''}+")
+
     async def create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

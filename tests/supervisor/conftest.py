@@ -192,12 +192,13 @@ def open_client(
         *,
         env: dict[str, object] | None = None,
         api_key: str | None = API_KEY,
+        loops: bool = False,
         **stack: Any,
     ) -> Any:
         settings = stack_settings(mode, **stack)
         add_gluetuns(runtime, settings)
         config = config_for(settings, api_key, **(env or {}))
-        app = create_app(config, runtime, clock=clock, probes=probes, loops=False)
+        app = create_app(config, runtime, clock=clock, probes=probes, loops=loops)
         return serve(app)
 
     return build
