@@ -15,7 +15,7 @@ from supervisor.core import labels as label
 from supervisor.core.capacity import choose_vpn
 from supervisor.core.environment import engine_environment
 from supervisor.core.naming import engine_name
-from supervisor.core.ports import PortConflict, Slot
+from supervisor.core.ports import PortConflict, Slot, VpnKey
 from supervisor.core.records import Engine
 from supervisor.errors import InvalidInput, NotFound, PortTaken, ProvisionFailed
 from supervisor.metrics import Metrics
@@ -46,6 +46,7 @@ class Provisioner:
         self._store = store
         self._metrics = metrics
         self._in_flight = asyncio.Semaphore(state.config.env.max_in_flight)
+        self._forwarding: set[VpnKey] = set()  # VPNs whose forwarded engine is being created
 
     def provision(self, request: ProvisionRequest) -> Awaitable[Engine]:
         """Reserve a slot now (raising a refusal at once), and return the creation to await.
@@ -56,8 +57,16 @@ class Provisioner:
         _check_request(request)
         started = self._state.clock.monotonic()
         slot = self._reserve(request.host_port)  # raises ProvisioningBlocked / PortTaken: nothing to undo
+        try:
+            spec, forwarded = self._spec(slot, request)
+        except ProvisionFailed:
+            self._state.pool.release(slot)
+            self._state.pending -= 1
+            raise
+        if forwarded:
+            self._forwarding.add(slot.vpn)
         # Shielded: a client hanging up must not leave a container running with its port unrecorded.
-        task = asyncio.ensure_future(self._create(slot, request))
+        task = asyncio.ensure_future(self._create(slot, spec, forwarded))
         return self._finish(task, started)
 
     async def _finish(self, task: asyncio.Future[Engine], started: float) -> Engine:
@@ -94,13 +103,12 @@ class Provisioner:
         ranges = ", ".join(str(r) for r in self._state.config.stack.published_engine_ranges().values())
         raise InvalidInput("host_port", f"{host_port} is outside the engine port ranges ({ranges})")
 
-    async def _create(self, slot: Slot, request: ProvisionRequest) -> Engine:
+    async def _create(self, slot: Slot, spec: ContainerSpec, forwarded: bool) -> Engine:
         state = self._state
         try:
             async with self._in_flight:
-                spec, forwarded = self._spec(slot, request)
                 info = await self._runtime.create_and_start(spec)
-        except (RuntimeFailure, ProvisionFailed) as error:
+        except RuntimeFailure as error:
             state.pool.release(slot)
             state.pending -= 1
             state.breaker.record_failure(str(error))
@@ -111,6 +119,9 @@ class Provisioner:
             state.pool.release(slot)
             state.pending -= 1
             raise
+        finally:
+            if forwarded:
+                self._forwarding.discard(slot.vpn)
         now = state.clock.now()
         engine = Engine(
             container_id=info.id,
@@ -142,6 +153,7 @@ class Provisioner:
         forwarded = (
             vpn.port_forwarding
             and vpn.forwarded_port is not None
+            and slot.vpn not in self._forwarding
             and not any(engine.forwarded for engine in state.engines_on(slot.vpn))
         )
         p2p = vpn.forwarded_port if forwarded and vpn.forwarded_port else slot.p2p

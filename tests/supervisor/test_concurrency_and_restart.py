@@ -42,6 +42,24 @@ async def test_100_concurrent_provisions_start_exactly_max_engines_on_distinct_p
             assert vpns.count("gluetun") == vpns.count("gluetun-2") == 10
 
 
+async def test_a_burst_on_a_port_forwarding_vpn_gives_the_forwarded_port_to_one_engine(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+) -> None:
+    async with open_client("single") as client:
+        runtime.create_delay = asyncio.Event()
+        requests = [
+            asyncio.ensure_future(client.post("/provision/acestream", headers=auth)) for _ in range(5)
+        ]
+        for _ in range(100):
+            await asyncio.sleep(0)
+        runtime.create_delay.set()
+        await asyncio.gather(*requests)
+        engines = (await client.get("/engines")).json()
+        assert [engine["forwarded"] for engine in engines].count(True) == 1
+        p2p = [runtime.specs[engine["container_id"]].environment["P2P_PORT"] for engine in engines]
+        assert p2p.count("5914") == 1 and len(set(p2p)) == 5
+
+
 async def test_a_restart_adopts_running_engines_and_marks_vanished_ones_gone(
     open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
 ) -> None:
