@@ -59,11 +59,7 @@ class StatusController(Controller):
             "vpn": {
                 "enabled": bool(vpns),
                 "connected": bool(connected),
-                "health": "healthy"
-                if vpns and len(connected) == len(vpns)
-                else ("degraded" if connected else "unhealthy")
-                if vpns
-                else "unknown",
+                "health": _vpn_health(len(vpns), len(connected)),
                 "container": first.container_name if first else None,
                 "forwarded_port": next((vpn.forwarded_port for vpn in connected if vpn.forwarded_port), None),
             },
@@ -95,3 +91,11 @@ class StatusController(Controller):
         supervisor.state.scale_target = n
         supervisor.scale_soon()
         return Scaled(n, len(supervisor.state.engines), replicas.min, replicas.max)
+
+
+def _vpn_health(vpns: int, connected: int) -> str:
+    if vpns == 0:
+        return "unknown"  # standalone: no VPN to judge
+    if connected == vpns:
+        return "healthy"
+    return "degraded" if connected else "unhealthy"
