@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import socket
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -192,6 +194,12 @@ def test_engine_standin_api_stream_and_faults(docker_client, bench_network, benc
     assert request(started["stat_url"])[1] == {"response": None, "error": "unknown playback session id"}
     hls = request(f"{base}/ace/manifest.m3u8?infohash=deadbeef&format=json")[1]["response"]
     assert hls["playback_url"].endswith(".m3u8") and hls["infohash"] == "deadbeef"
+    with urllib.request.urlopen(hls["playback_url"], timeout=5) as playlist:
+        segment = next(line for line in playlist.read().decode().splitlines() if line.endswith(".ts"))
+    with urllib.request.urlopen(f"{base}{segment}", timeout=5) as response:
+        assert response.read(TS_PACKET)[0] == 0x47
+    with urllib.request.urlopen(f"{base}/ace/getstream?id=raw", timeout=5) as stream:
+        assert stream.headers["Content-Type"] == "video/mp2t" and stream.read(TS_PACKET)[0] == 0x47
 
     version_url = f"{base}/webui/api/service?method=get_version"
     assert request(f"{base}/_standin/fault", "POST", body={"mode": "error"})[0] == 200
@@ -225,3 +233,31 @@ def test_engine_standin_without_bind_all_listens_on_loopback_only(docker_client,
 def test_standins_say_what_they_stand_in_for():
     for path in Path(STANDINS).glob("*/*.py"):
         assert "Stand-in for" in path.read_text().split('"""')[1], path
+
+
+@pytest.mark.docker
+def test_gluetun_standin_roles_from_the_auth_config_file(docker_client, bench_network, bench_labels):
+    roles = (
+        b'[[roles]]\nname = "open"\nroutes = ["GET /v1/portforward"]\nauth = "none"\n\n'
+        b'[[roles]]\nname = "keyed"\nroutes = ["GET /v1/vpn/status"]\nauth = "apikey"\napikey = "secret"\n'
+    )
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo("auth.toml")
+        info.size = len(roles)
+        tar.addfile(info, io.BytesIO(roles))
+    gluetun = docker_client.containers.create(
+        GLUETUN_IMAGE,
+        network=bench_network.name,
+        ports={"8000/tcp": ("127.0.0.1", None)},
+        labels=bench_labels,
+        environment={"HTTP_CONTROL_SERVER_AUTH_CONFIG_FILEPATH": "/tmp/auth.toml"},
+    )
+    gluetun.put_archive("/tmp", archive.getvalue())
+    gluetun.start()
+    gluetun.reload()
+    base = f"http://127.0.0.1:{gluetun.attrs['NetworkSettings']['Ports']['8000/tcp'][0]['HostPort']}"
+    wait_until(lambda: request(f"{base}/v1/portforward")[0] == 200, what="gluetun up")
+    assert request(f"{base}/v1/vpn/status")[0] == 401
+    assert request(f"{base}/v1/vpn/status", key="secret") == (200, {"status": "running"})
+    assert request(f"{base}/v1/publicip/ip", key="secret")[0] == 401

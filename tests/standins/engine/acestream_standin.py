@@ -6,7 +6,8 @@ flags appended) and martinbjeldbak/acestream-http-proxy (env `EXTRA_FLAGS`, `ALL
 --bind-all), and for the engine's own command-line flags (`--http-port` default 6878, `--https-port`,
 `--port`, `--bind-all`). The HTTP API follows AceStream's developer documentation (acestream/ace-network-docs,
 docs/developers/*.md): get_version, get_status, get_network_connection_status, /ace/getstream and
-/ace/manifest.m3u8 with format=json, the playback (/ace/r), stat (/ace/stat) and command (/ace/cmd) URLs.
+/ace/manifest.m3u8 (format=json, or the stream itself), the playback URLs (/ace/r TS, /ace/m HLS with
+/ace/c segments), stat (/ace/stat) and command (/ace/cmd) URLs.
 Without --bind-all it listens on 127.0.0.1 only, as the engine does. It never opens an outgoing connection.
 
 Faults for tests, not part of the real engine: env STANDIN_FAULT (`slow:SECONDS`, `error`, `hang`,
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 import shlex
+import signal
 import sys
 import threading
 import time
@@ -78,6 +80,17 @@ def parse_ports(flags: list[str]) -> dict[str, object]:
             result[names[name]] = int(value)
         index += 1
     return result
+
+
+def ts_chunk() -> bytes:
+    """A few MPEG-TS packets: 188 bytes each, sync byte 0x47, continuity counter 0..N."""
+    chunk = bytearray()
+    for counter in range(CHUNK_PACKETS):
+        packet = bytearray(TS_PACKET)
+        packet[0] = 0x47
+        packet[1], packet[2], packet[3] = 0x01, 0x00, 0x10 | (counter & 0x0F)
+        chunk += packet
+    return bytes(chunk)
 
 
 class Engine:
@@ -196,6 +209,10 @@ class Handler(BaseHTTPRequestHandler):
             self.handle_getstream(query, hls=path.endswith(".m3u8"))
         elif path.startswith("/ace/r/"):
             self.handle_stream(path.split("/"))
+        elif path.startswith("/ace/m/"):
+            self.handle_playlist(path.split("/"))
+        elif path.startswith("/ace/c/"):
+            self.send_bytes(ts_chunk() * 10, "video/mp2t")
         elif path.startswith("/ace/stat/"):
             self.handle_stat(path.split("/"))
         elif path.startswith("/ace/cmd/"):
@@ -211,10 +228,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         if not infohash:
             infohash = hashlib.sha1(f"content:{content_id}".encode()).hexdigest()
-        if query.get("format") != "json":
-            self.send_json({"response": None, "error": "the stand-in answers format=json only"}, 400)
-            return
         session = self.engine.start_session(infohash, is_live=True)
+        if query.get("format") != "json":  # the stream itself, as a player would ask for it
+            if hls:
+                self.handle_playlist(["", "ace", "m", infohash, f"{session}.m3u8"])
+            else:
+                self.handle_stream(["", "ace", "r", infohash, session])
+            return
         base = f"http://{self.headers.get('Host') or '127.0.0.1'}"
         playback = f"{base}/ace/m/{infohash}/{session}.m3u8" if hls else f"{base}/ace/r/{infohash}/{session}"
         self.send_json(
@@ -249,12 +269,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         stopped = entry["stopped"]
         assert isinstance(stopped, threading.Event)
-        chunk = bytearray()
-        for counter in range(CHUNK_PACKETS):
-            packet = bytearray(TS_PACKET)
-            packet[0] = 0x47
-            packet[1], packet[2], packet[3] = 0x01, 0x00, 0x10 | (counter & 0x0F)
-            chunk += packet
+        chunk = ts_chunk()
         interval = 1.0 / self.engine.stream_rate
         try:
             while not stopped.is_set():
@@ -265,6 +280,25 @@ class Handler(BaseHTTPRequestHandler):
                 stopped.wait(interval)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def handle_playlist(self, parts: list[str]) -> None:
+        parts[-1] = parts[-1].removesuffix(".m3u8")
+        _, entry = self.session(parts)
+        if entry is None:
+            self.send_json({"response": None, "error": "unknown playback session id"}, 404)
+            return
+        first = int(time.time()) // 2
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", f"#EXT-X-MEDIA-SEQUENCE:{first}"]
+        for number in range(first, first + 3):
+            lines += ["#EXTINF:2.0,", f"/ace/c/{entry['infohash']}/{number}.ts"]
+        self.send_bytes(("\n".join(lines) + "\n").encode(), "application/vnd.apple.mpegurl")
+
+    def send_bytes(self, body: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def handle_stat(self, parts: list[str]) -> None:
         session, entry = self.session(parts)
@@ -332,6 +366,7 @@ def healthcheck() -> None:
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--healthcheck"]:
         healthcheck()
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))  # PID 1 has no default SIGTERM action
     ports = parse_ports(engine_flags(argv, dict(os.environ)))
     engine = Engine(ports)
     engine.set_fault(fault_from_env(os.environ.get("STANDIN_FAULT", "")))

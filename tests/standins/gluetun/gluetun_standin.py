@@ -6,10 +6,12 @@ answers `GET /v1/vpn/status` ({"status":"running"}), `PUT /v1/vpn/status` ({"sta
 -> {"outcome":...}), `GET /v1/portforward` ({"port":N,"ports":[N]}; `/v1/openvpn/portforwarded` redirects
 there), `GET /v1/publicip/ip`, `GET /v1/version`. Every route needs auth: the role from
 HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE (JSON {"auth":"apikey","apikey":"..."} checked against the
-X-API-Key header, or {"auth":"none"}); otherwise 401. The health server listens on 127.0.0.1:9999 in the
-container's namespace and answers 200 only while the VPN runs; `/gluetun-entrypoint healthcheck` (the
-image's HEALTHCHECK) asks it. With VPN_PORT_FORWARDING=on the forwarded port is also written to
-/tmp/gluetun/forwarded_port. It creates no tunnel and never opens an outgoing connection.
+X-API-Key header, or {"auth":"none"}) and the roles of the TOML file at
+HTTP_CONTROL_SERVER_AUTH_CONFIG_FILEPATH ([[roles]] name, routes, auth none|basic|apikey); otherwise
+401. The health server listens on 127.0.0.1:9999 in the container's namespace and answers 200 only while
+the VPN runs; `/gluetun-entrypoint healthcheck` (the image's HEALTHCHECK) asks it. With
+VPN_PORT_FORWARDING=on the forwarded port is also written to /tmp/gluetun/forwarded_port. It creates
+no tunnel and never opens an outgoing connection.
 
 For tests, not part of gluetun: env STANDIN_FORWARDED_PORT (default 5914), STANDIN_PUBLIC_IP and
 `PUT /_standin/portforward` {"port": N} (same auth as the control server) to change the forwarded port;
@@ -18,10 +20,13 @@ For tests, not part of gluetun: env STANDIN_FORWARDED_PORT (default 5914), STAND
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import signal
 import sys
 import threading
+import tomllib
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -39,6 +44,7 @@ class Vpn:
         self.port = int(environ.get("STANDIN_FORWARDED_PORT", "5914")) if self.port_forwarding else 0
         self.public_ip = environ.get("STANDIN_PUBLIC_IP", "203.0.113.7")
         self.role = parse_role(environ.get("HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE", ""))
+        self.roles = load_roles(environ.get("HTTP_CONTROL_SERVER_AUTH_CONFIG_FILEPATH", ""))
         self.write_port_file()
 
     def write_port_file(self) -> None:
@@ -64,6 +70,28 @@ def parse_role(text: str) -> dict[str, str] | None:
     return role if isinstance(role, dict) else None
 
 
+def load_roles(path: str) -> list[dict[str, object]]:
+    """The TOML auth file: [[roles]] name, routes = ["GET /v1/portforward", ...], auth, apikey/username."""
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, "rb") as file:
+        roles = tomllib.load(file).get("roles", [])
+    return [role for role in roles if isinstance(role, dict)]
+
+
+def role_accepts(role: dict[str, object], headers: object) -> bool:
+    auth = role.get("auth")
+    if auth == "none":
+        return True
+    if auth == "apikey":
+        key = headers.get("X-API-Key")  # type: ignore[attr-defined]
+        return bool(key) and key == role.get("apikey")
+    if auth == "basic":
+        expected = base64.b64encode(f"{role.get('username')}:{role.get('password')}".encode()).decode()
+        return headers.get("Authorization") == f"Basic {expected}"  # type: ignore[attr-defined]
+    return False
+
+
 class ControlHandler(BaseHTTPRequestHandler):
     server_version = "gluetun-standin"
     vpn: Vpn
@@ -80,13 +108,12 @@ class ControlHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def authorized(self) -> bool:
-        role = self.vpn.role
-        if role is not None and role.get("auth") == "none":
+        route = f"{self.command} {urlsplit(self.path).path}"
+        roles = [role for role in self.vpn.roles if route in role.get("routes", [])]  # type: ignore[operator]
+        if self.vpn.role is not None:
+            roles.append(self.vpn.role)
+        if any(role_accepts(role, self.headers) for role in roles):
             return True
-        if role is not None and role.get("auth") == "apikey":
-            key = self.headers.get("X-API-Key")
-            if key and key == role.get("apikey"):
-                return True
         self.send_response(401)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -210,6 +237,7 @@ def control_address(text: str) -> tuple[str, int]:
 def main(argv: list[str]) -> None:
     if argv[:1] == ["healthcheck"]:
         healthcheck()
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))  # PID 1 has no default SIGTERM action
     vpn = Vpn(dict(os.environ))
     ControlHandler.vpn = vpn
     HealthHandler.vpn = vpn
