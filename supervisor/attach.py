@@ -14,7 +14,7 @@ from supervisor.core.health import HealthStatus
 from supervisor.core.ports import PortConflict
 from supervisor.core.records import Engine
 from supervisor.runtime.base import ContainerInfo, Runtime
-from supervisor.state import StackState
+from supervisor.state import StackState, VpnState
 from supervisor.store import Store
 
 log = logging.getLogger("supervisor.attach")
@@ -63,19 +63,25 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
         engine = _adopt(state, info, store)
         if engine is not None:
             vpn = state.vpns.get(engine.slot.vpn)
-            if (
-                vpn is not None
-                and engine.slot.vpn is not None
-                and engine.vpn_container_id != vpn.container_id
-            ):
-                # Its gluetun was replaced while we were down: no network. Judged, not deleted, here.
-                log.warning("engine %s is attached to a gluetun that is gone; marked unhealthy", info.name)
+            if vpn is not None and engine.slot.vpn is not None and _namespace_lost(info, vpn):
+                # Its gluetun was replaced or restarted while we were down: no network. Judged, not deleted.
+                log.warning(
+                    "engine %s lost its network (its gluetun restarted or was replaced); marked unhealthy",
+                    info.name,
+                )
                 engine.health_status, engine.unhealthy_since = HealthStatus.unhealthy, state.clock.monotonic()
             state.engines[engine.container_id] = engine
             store.save_engine(engine)
     for container_id in store.running_engine_ids() - set(state.engines):
         store.mark_engine_gone(container_id, "not running when the supervisor started", now)
     log.info("adopted %d running engines", len(state.engines))
+
+
+def _namespace_lost(info: ContainerInfo, vpn: VpnState) -> bool:
+    started_at = info.labels.get(label.VPN_STARTED_AT)
+    if info.labels.get(label.VPN_CONTAINER_ID) != vpn.container_id:
+        return True
+    return started_at is not None and vpn.started_at is not None and started_at != vpn.started_at
 
 
 def _adopt(state: StackState, info: ContainerInfo, store: Store) -> Engine | None:

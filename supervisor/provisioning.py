@@ -180,6 +180,8 @@ class Provisioner:
             labels[label.VPN] = slot.vpn
             labels[label.VPN_CONTAINER] = vpn.container_name or vpn.container_id
             labels[label.VPN_CONTAINER_ID] = vpn.container_id
+            if vpn.started_at:
+                labels[label.VPN_STARTED_AT] = vpn.started_at
             spec = ContainerSpec(
                 name, stack.engine.image, environment, labels, f"container:{vpn.container_id}"
             )

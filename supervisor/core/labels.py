@@ -18,6 +18,7 @@ HOST_HTTP_PORT = f"{PREFIX}.host_http_port"  # the published port clients use
 VPN = f"{PREFIX}.vpn"  # the gluetun compose service, absent in standalone mode
 VPN_CONTAINER = f"{PREFIX}.vpn_container"  # the gluetun container whose namespace the engine joins
 VPN_CONTAINER_ID = f"{PREFIX}.vpn_container_id"  # its id: a different id now means a dead namespace
+VPN_STARTED_AT = f"{PREFIX}.vpn_started_at"  # when that gluetun last started: a later start means no network
 FORWARDED = f"{PREFIX}.forwarded"  # "true" when the engine's P2P port is the VPN's forwarded port
 CREATED_AT = f"{PREFIX}.created_at"  # RFC 3339 time the supervisor created it
 

@@ -73,6 +73,10 @@ class VpnLoop:
                 log.warning("VPN %s: %s", vpn.service, error)
         vpn.last_check = self._state.clock.now()
         if was_connected != vpn.connected:
-            log.warning(
-                "VPN %s is now %s (%s)", vpn.service, "connected" if vpn.connected else "down", vpn.status
+            log.log(
+                logging.INFO if vpn.connected else logging.WARNING,
+                "VPN %s is now %s (%s)",
+                vpn.service,
+                "connected" if vpn.connected else "down",
+                vpn.status,
             )

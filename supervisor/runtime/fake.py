@@ -19,11 +19,20 @@ class FakeRuntime:
         self.max_in_flight = 0
         self._ids = itertools.count(1)
 
-    def add(self, name: str, labels: dict[str, str], *, ip: str | None = None, running: bool = True) -> str:
+    def add(
+        self,
+        name: str,
+        labels: dict[str, str],
+        *,
+        ip: str | None = None,
+        running: bool = True,
+        started_at: str | None = None,
+    ) -> str:
         """Put a container in place as if something else had created it (a gluetun, an old engine)."""
         container_id = f"{next(self._ids):064x}"
         addresses = {"default": ip} if ip else {}
-        self.containers[container_id] = ContainerInfo(container_id, name, running, dict(labels), addresses)
+        info = ContainerInfo(container_id, name, running, dict(labels), addresses, started_at=started_at)
+        self.containers[container_id] = info
         return container_id
 
     def kill(self, container_id: str) -> None:

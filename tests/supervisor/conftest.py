@@ -146,7 +146,7 @@ def add_gluetuns(runtime: FakeRuntime, stack: StackSettings) -> None:
         if f"{stack.stack}-{vpn.service}-1" in names:
             continue
         labels = {"com.docker.compose.project": stack.stack, "com.docker.compose.service": vpn.service}
-        runtime.add(f"{stack.stack}-{vpn.service}-1", labels, ip=f"172.30.0.{index + 2}")
+        runtime.add(f"{stack.stack}-{vpn.service}-1", labels, ip=f"172.30.0.{index + 2}", started_at="t1")
 
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]

@@ -114,3 +114,23 @@ async def test_an_engine_whose_gluetun_was_replaced_while_down_is_kept_but_unhea
             (engine_id, "unhealthy")
         ]
         assert engine_id in runtime.containers
+
+
+async def test_engines_whose_gluetun_restarted_while_down_are_kept_but_unhealthy(
+    open_client: Any, runtime: FakeRuntime
+) -> None:
+    stack = open_client("single")
+    gluetun = next(info for info in runtime.containers.values() if info.name.endswith("-gluetun-1"))
+    base = {
+        **label.engine_selector("acestream-single"),
+        label.VPN: "gluetun",
+        label.VPN_CONTAINER_ID: gluetun.id,
+    }
+    before = runtime.add("e-40001", {**base, label.HOST_HTTP_PORT: "40001", label.VPN_STARTED_AT: "t0"})
+    current = runtime.add("e-40002", {**base, label.HOST_HTTP_PORT: "40002", label.VPN_STARTED_AT: "t1"})
+    async with stack as client:
+        health = {
+            engine["container_id"]: engine["health_status"]
+            for engine in (await client.get("/engines")).json()
+        }
+        assert health == {before: "unhealthy", current: "unknown"}
