@@ -103,7 +103,7 @@ def docker_host() -> Iterator[str]:
         pytest.skip(f"scripts/test-dockerd start failed: {result.stderr.strip()[-2000:]}")
     _timings["daemon start"] = time.monotonic() - started
     try:
-        yield result.stdout.strip()
+        yield result.stdout.strip().splitlines()[-1]
     finally:
         subprocess.run([str(TEST_DOCKERD), "stop"], capture_output=True, check=False)
 
