@@ -46,7 +46,7 @@ class Supervisor:
         self.readiness = Readiness(self.state, self.probes, self.provisioner, self.metrics)
         self.health = HealthLoop(self.state, self.probes, self.provisioner)
         self.streams = Streams(self.state, self.store)
-        self.vpn = VpnLoop(self.state, runtime, self.probes, self.provisioner, self.streams)
+        self.vpn = VpnLoop(self.state, runtime, self.probes, self.provisioner, self.streams, self.scale_soon)
         self.autoscale = AutoscaleLoop(self.state, runtime, self.provisioner, self.streams)
         self._tasks: list[asyncio.Task[None]] = []
         self.started_at: datetime | None = None
@@ -81,7 +81,8 @@ class Supervisor:
 
     def scale_soon(self) -> None:
         """Run an autoscale tick now, in the background (after POST /scale)."""
-        self._tasks.append(asyncio.create_task(self._autoscale_now(), name="autoscale-scale"))
+        self._tasks = [task for task in self._tasks if not task.done()]
+        self._tasks.append(asyncio.create_task(self._autoscale_now(), name="autoscale-soon"))
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from supervisor.attach import find_vpns
 from supervisor.probes import ProbeFailure, Probes
@@ -17,13 +18,20 @@ log = logging.getLogger("supervisor.vpn")
 
 class VpnLoop:
     def __init__(
-        self, state: StackState, runtime: Runtime, probes: Probes, provisioner: Provisioner, streams: Streams
+        self,
+        state: StackState,
+        runtime: Runtime,
+        probes: Probes,
+        provisioner: Provisioner,
+        streams: Streams,
+        refill: Callable[[], None] = lambda: None,
     ) -> None:
         self._state = state
         self._runtime = runtime
         self._probes = probes
         self._provisioner = provisioner
         self._streams = streams
+        self._refill = refill  # starts replacements at once instead of at the next autoscale tick
 
     async def tick(self) -> None:
         if None in self._state.vpns:
@@ -53,6 +61,8 @@ class VpnLoop:
             ),
             return_exceptions=True,
         )
+        if stranded:
+            self._refill()
 
     async def _check(self, vpn: VpnState) -> None:
         settings = next(v for v in self._state.config.stack.vpns if v.service == vpn.service)
