@@ -228,6 +228,7 @@ def test_engine_standin_without_bind_all_listens_on_loopback_only(docker_client,
     wait_until(lambda: engine.exec_run(["python3", "-c", inside]).output.strip() == b"200", what="engine up")
     with pytest.raises(OSError):
         request(f"{base}/webui/api/service?method=get_version", timeout=3)
+    wait_until(lambda: health(engine) == "healthy", what="engine healthy by its image's healthcheck")
 
 
 def test_standins_say_what_they_stand_in_for():
