@@ -35,6 +35,7 @@ def serve() -> None:
     logging.basicConfig(
         level=config.env.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe would drown the log
     try:
         app = create_app(config)
     except RuntimeFailure as error:
