@@ -11,8 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from supervisor.stack_settings import SETTINGS_PATH_IN_CONTAINER, StackSettings
@@ -32,7 +33,7 @@ class EnvironmentSettings(BaseSettings):
 
     settings: Path = Path(SETTINGS_PATH_IN_CONTAINER)  # the rendered stack settings (JSON)
     db_path: Path = Path("/data/supervisor.db")
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     insecure_no_auth: bool = False  # serve without an API key (logged loudly); never in production
     project: str | None = None  # the compose project, when not learnt from the supervisor's own container
     docker_host: str | None = None  # default: DOCKER_HOST or the local socket
@@ -42,6 +43,11 @@ class EnvironmentSettings(BaseSettings):
     max_in_flight: int = Field(default=8, ge=1, le=64)  # container creations running at once
     readiness_interval_s: float = Field(default=1.0, gt=0)
     port: int | None = Field(default=None, ge=1, le=65535)  # listen port; default: the rendered one
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ def redundant(tmp_path: Path) -> tuple[Path, StackSettings]:
         ({"SUPERVISOR_API_KEY": ""}, "SUPERVISOR_API_KEY"),
         ({"GLUETUN_2_API_KEY": ""}, "GLUETUN_2_API_KEY"),
         ({"ACE_SUPERVISOR_MAX_IN_FLIGHT": "lots"}, "ACE_SUPERVISOR_MAX_IN_FLIGHT"),
+        ({"ACE_SUPERVISOR_LOG_LEVEL": "loud"}, "ACE_SUPERVISOR_LOG_LEVEL"),
         ({"ACE_SUPERVISOR_SETTINGS": "/nowhere/settings.json"}, "ACE_SUPERVISOR_SETTINGS"),
     ],
 )

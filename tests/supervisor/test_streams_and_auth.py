@@ -168,3 +168,9 @@ async def test_metrics_and_openapi_are_served(open_client: Any, auth: dict[str, 
             "/health",
             "/metrics",
         } <= paths
+        components = schema["components"]["schemas"]
+        assert {"provisioning", "capacity", "vpn", "timestamp"} <= set(
+            components["OrchestratorStatus"]["properties"]
+        )
+        assert {"health_status", "first_seen", "streams"} <= set(components["EngineOut"]["properties"])
+        assert "requestBody" in schema["paths"]["/events/stream_started"]["post"]

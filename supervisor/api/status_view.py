@@ -1,0 +1,115 @@
+"""The /orchestrator/status answer: typed (so the OpenAPI schema is complete) and built from memory."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from supervisor.core.breaker import BreakerState
+from supervisor.core.health import HealthStatus
+from supervisor.service import Supervisor
+
+BlockCodeName = Literal["max_capacity", "vpn_disconnected", "circuit_breaker"]
+
+
+class EngineCounts(msgspec.Struct):
+    total: int
+    running: int
+    healthy: int
+    unhealthy: int
+
+
+class StreamCounts(msgspec.Struct):
+    active: int
+    total: int
+
+
+class Capacity(msgspec.Struct):
+    total: int  # engines running
+    used: int  # engines serving at least one stream
+    available: int
+    max_replicas: int
+    min_replicas: int
+
+
+class VpnSummary(msgspec.Struct):
+    enabled: bool
+    connected: bool
+    health: Literal["healthy", "degraded", "unhealthy", "unknown"]
+    container: str | None
+    forwarded_port: int | None
+
+
+class BlockedDetail(msgspec.Struct):
+    error: Literal["provisioning_blocked"]
+    code: BlockCodeName
+    message: str
+    recovery_eta_seconds: int
+    can_retry: bool
+    should_wait: bool
+
+
+class Provisioning(msgspec.Struct):
+    can_provision: bool
+    circuit_breaker_state: Literal["closed", "open", "half_open"]
+    last_failure: str | None
+    blocked_reason: BlockCodeName | None
+    blocked_reason_details: BlockedDetail | None
+
+
+class OrchestratorStatus(msgspec.Struct):
+    status: Literal["healthy", "degraded", "unavailable"]
+    engines: EngineCounts
+    streams: StreamCounts
+    capacity: Capacity
+    vpn: VpnSummary
+    provisioning: Provisioning
+    timestamp: datetime
+
+
+def orchestrator_status(supervisor: Supervisor) -> OrchestratorStatus:
+    state = supervisor.state
+    replicas = state.config.stack.replicas
+    refusal = supervisor.blocked()
+    vpns = [vpn for key, vpn in state.vpns.items() if key is not None]
+    connected = [vpn for vpn in vpns if vpn.connected]
+    engines = len(state.engines)
+    busy = sum(1 for engine in state.engines.values() if engine.streams)
+    unhealthy = state.count(HealthStatus.unhealthy)
+    overall: Literal["healthy", "degraded", "unavailable"] = "healthy"
+    if (vpns and not connected) or (not engines and refusal is not None):
+        overall = "unavailable"
+    elif len(connected) < len(vpns) or unhealthy or state.breaker.state is not BreakerState.closed:
+        overall = "degraded"
+    shown = connected[0] if connected else (vpns[0] if vpns else None)
+    return OrchestratorStatus(
+        status=overall,
+        engines=EngineCounts(engines, engines, state.count(HealthStatus.healthy), unhealthy),
+        streams=StreamCounts(state.active_streams(), state.streams_total),
+        capacity=Capacity(engines, busy, engines - busy, replicas.max, replicas.min),
+        vpn=VpnSummary(
+            enabled=bool(vpns),
+            connected=bool(connected),
+            health=_vpn_health(len(vpns), len(connected)),
+            container=shown.container_name if shown else None,
+            forwarded_port=next((vpn.forwarded_port for vpn in connected if vpn.forwarded_port), None),
+        ),
+        provisioning=Provisioning(
+            can_provision=refusal is None,
+            circuit_breaker_state=state.breaker.state.value,
+            last_failure=state.breaker.last_failure,
+            blocked_reason=refusal.code.value if refusal else None,
+            blocked_reason_details=msgspec.convert(refusal.detail(), BlockedDetail) if refusal else None,
+        ),
+        timestamp=state.clock.now(),
+    )
+
+
+def _vpn_health(vpns: int, connected: int) -> Literal["healthy", "degraded", "unhealthy", "unknown"]:
+    if vpns == 0:
+        return "unknown"  # standalone: no VPN to judge
+    if connected == vpns:
+        return "healthy"
+    return "degraded" if connected else "unhealthy"
