@@ -155,7 +155,9 @@ ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 @asynccontextmanager
 async def serve(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan and talk to it over ASGI, all on the test's own event loop (Litestar's
-    test client runs the app in a portal thread, where a manual clock could not be driven)."""
+    test client runs the app in a portal thread, where a manual clock could not be driven). Fails when
+    the app leaves a task running after its shutdown."""
+    before = asyncio.all_tasks()
     inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     events = {name: asyncio.Event() for name in ("startup", "shutdown")}
     failures: list[str] = []
@@ -178,6 +180,9 @@ async def serve(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     await inbox.put({"type": "lifespan.shutdown"})
     await events["shutdown"].wait()
     await task
+    await asyncio.sleep(0)
+    leftover = [other for other in asyncio.all_tasks() - before if not other.done()]
+    assert not leftover, f"tasks left running after shutdown: {leftover}"
 
 
 @pytest.fixture
