@@ -28,7 +28,7 @@ import docker
 import docker.errors
 import pytest
 
-from bench import images
+from bench import host_ports, images
 from bench.compose import ComposeProject, compose_binary
 
 ROOT = images.ROOT
@@ -196,3 +196,11 @@ def bench_cleanup(
     _remove_labelled(docker_client, bench_name)
     left = _leftovers(docker_client, bench_name)
     assert not left, f"left behind after the test: {left}"
+
+
+@pytest.fixture
+def fixed_host_ports() -> Iterator[Callable[[dict[str, object]], None]]:
+    """Held for the whole test (ask for it before compose_project, so it is released after `down`):
+    a machine-wide lock, and a function that waits until a compose file's published ports are free."""
+    with host_ports.machine_lock():
+        yield lambda compose: host_ports.wait_until_free(host_ports.published_host_ports(compose))

@@ -92,7 +92,7 @@ def write_override(directory: Path, compose: dict[str, Any], docker_host: str) -
 
 @pytest.mark.parametrize("profile", shipped_profiles())
 def test_rendered_stack_comes_up_healthy_and_goes_away(
-    profile, tmp_path, compose_project, docker_client, docker_host, bench_labels
+    profile, fixed_host_ports, tmp_path, compose_project, docker_client, docker_host, bench_labels
 ):
     directory = tmp_path / profile
     write(render_profile(profile, out_dir=directory))
@@ -102,6 +102,7 @@ def test_rendered_stack_comes_up_healthy_and_goes_away(
     override = write_override(directory, compose, docker_host)
     project = compose_project(directory, [directory / "compose.yaml", override], directory / ".env")
 
+    fixed_host_ports(compose)
     started = time.monotonic()
     project.run("up", "-d", "--wait", "--wait-timeout", "120")
     up_seconds = time.monotonic() - started
