@@ -1,7 +1,8 @@
 """Attaching to the stack at start-up: find our compose project, the gluetuns, and adopt running engines.
 
-Start-up never deletes anything: running engines are adopted with the ports their labels name; engines the
-store remembers but Docker no longer runs are marked gone (never resurrected).
+Start-up never deletes an engine: running engines are adopted with the ports their labels name; engines the
+store remembers but Docker no longer runs are marked gone (never resurrected). The one thing removed is a
+container an interrupted provision created but never started (it never served and holds no port).
 """
 
 from __future__ import annotations
@@ -57,8 +58,13 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
     found = await runtime.list(label.engine_selector(state.config.stack.stack))
     now = state.clock.now()
     for info in found:
+        if info.never_started:
+            # Created, then the supervisor died before starting it: it never served, and holds no port.
+            log.warning("removing %s: created by an interrupted provision, never started", info.name)
+            await runtime.stop_and_remove(info.id)
+            continue
         if not info.running:
-            log.warning("engine %s is not running; left as it is", info.name)
+            log.warning("engine %s is stopped; left as it is (remove it with docker rm)", info.name)
             continue
         engine = _adopt(state, info, store)
         if engine is not None:

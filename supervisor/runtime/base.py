@@ -41,6 +41,7 @@ class ContainerInfo:
     ip_addresses: dict[str, str] = field(default_factory=dict)  # network name -> address
     networks: tuple[str, ...] = ()
     started_at: str | None = None  # when it last started (inspect only); a restart changes it
+    never_started: bool = False  # created but never started: the debris of an interrupted provision
 
     @property
     def ip_address(self) -> str | None:

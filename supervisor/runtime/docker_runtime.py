@@ -109,7 +109,10 @@ class DockerRuntime:
             attrs["Config"].get("Labels"),
             attrs.get("NetworkSettings", {}).get("Networks"),
         )
-        return replace(info, started_at=attrs["State"].get("StartedAt"))
+        state = attrs["State"]
+        return replace(
+            info, started_at=state.get("StartedAt"), never_started=state.get("Status") == "created"
+        )
 
     async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
@@ -118,12 +121,15 @@ class DockerRuntime:
         except DockerException as error:
             raise RuntimeFailure(f"cannot list containers: {error}") from None
         return [
-            _info(
-                row["Id"],
-                (row.get("Names") or [row["Id"][:12]])[0],
-                row.get("State") == "running",
-                row.get("Labels"),
-                row.get("NetworkSettings", {}).get("Networks"),
+            replace(
+                _info(
+                    row["Id"],
+                    (row.get("Names") or [row["Id"][:12]])[0],
+                    row.get("State") == "running",
+                    row.get("Labels"),
+                    row.get("NetworkSettings", {}).get("Networks"),
+                ),
+                never_started=row.get("State") == "created",
             )
             for row in rows
         ]

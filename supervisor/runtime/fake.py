@@ -27,11 +27,20 @@ class FakeRuntime:
         ip: str | None = None,
         running: bool = True,
         started_at: str | None = None,
+        never_started: bool = False,
     ) -> str:
         """Put a container in place as if something else had created it (a gluetun, an old engine)."""
         container_id = f"{next(self._ids):064x}"
         addresses = {"default": ip} if ip else {}
-        info = ContainerInfo(container_id, name, running, dict(labels), addresses, started_at=started_at)
+        info = ContainerInfo(
+            container_id,
+            name,
+            running,
+            dict(labels),
+            addresses,
+            started_at=started_at,
+            never_started=never_started,
+        )
         self.containers[container_id] = info
         return container_id
 

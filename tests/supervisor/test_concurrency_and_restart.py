@@ -81,9 +81,16 @@ async def test_a_restart_adopts_running_engines_and_marks_vanished_ones_gone(
         label.HTTP_PORT: "6878",
     }
     orphan = runtime.add("acestream-standalone-engine-19005-aaaaaa", orphan_labels)
+    never_started = runtime.add(
+        "acestream-standalone-engine-19006-bbbbbb",
+        {**orphan_labels, label.HOST_HTTP_PORT: "19006"},
+        running=False,
+        never_started=True,
+    )
 
     async with open_client("standalone") as client:
-        assert len(runtime.containers) == 3  # start-up deleted nothing
+        assert never_started not in runtime.containers  # debris of a provision killed before start
+        assert len(runtime.containers) == 3  # start-up deleted no engine
         engines = {engine["container_id"]: engine for engine in (await client.get("/engines")).json()}
         assert set(engines) == {made[0]["container_id"], made[2]["container_id"], orphan}
         for kept in (made[0], made[2]):
