@@ -86,6 +86,15 @@ class Streams:
             raise InvalidInput(
                 "stream_id", "give stream_id, or container_id to end every stream of an engine"
             )
+        self._close(targets, reason)
+        return targets
+
+    def end_on_engine(self, engine: Engine, reason: str) -> None:
+        """End every active stream of an engine (also one already forgotten, after its removal)."""
+        self._close(self._store.streams(StreamStatus.started, engine.container_id), reason)
+        engine.streams.clear()
+
+    def _close(self, targets: list[Stream], reason: str | None) -> None:
         now = self._state.clock.now()
         for stream in targets:
             if stream.status is StreamStatus.ended:
@@ -97,11 +106,6 @@ class Streams:
                 engine.streams.discard(stream.id)
                 engine.last_stream_usage = now
                 engine.idle_since = self._state.clock.monotonic()
-        return targets
-
-    def end_on_engine(self, engine: Engine, reason: str) -> None:
-        if engine.streams:
-            self.end(None, engine.container_id, reason)
 
     def _match(self, event: StreamStart) -> Engine:
         engines = self._state.engines

@@ -11,6 +11,7 @@ from litestar.types import ExceptionHandlersMap
 
 from supervisor.core.capacity import ProvisioningBlocked
 from supervisor.errors import InvalidInput, NotFound, PortTaken, ProvisionFailed, SupervisorError
+from supervisor.runtime.base import RuntimeFailure
 
 log = logging.getLogger("supervisor.api")
 
@@ -37,6 +38,10 @@ def domain(_: Req, error: SupervisorError) -> Response[object]:
     return _json(500, {"detail": str(error)})
 
 
+def runtime(_: Req, error: RuntimeFailure) -> Response[object]:
+    return _json(503, {"detail": f"Docker refused: {error}; retry, or check the daemon"})
+
+
 def validation(request: Req, error: ValidationException) -> Response[object]:
     problems = error.extra if isinstance(error.extra, list) else []
     messages = "; ".join(
@@ -58,6 +63,7 @@ def unexpected(request: Req, error: Exception) -> Response[object]:
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ProvisioningBlocked: blocked,
     SupervisorError: domain,
+    RuntimeFailure: runtime,
     ValidationException: validation,
     HTTPException: http,
     Exception: unexpected,

@@ -7,7 +7,7 @@ label values strings; list routes return bare arrays of these.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
@@ -152,6 +152,3 @@ def stream_out(stream: Stream) -> StreamOut:
         ended_at=stream.ended_at,
         status=stream.status.value,
     )
-
-
-JsonObject = dict[str, Any]

@@ -14,6 +14,7 @@ class FakeRuntime:
         self.containers: dict[str, ContainerInfo] = {}
         self.specs: dict[str, ContainerSpec] = {}
         self.fail_next_creates = 0
+        self.fail_next_removes = 0
         self.create_delay: asyncio.Event | None = None  # when set, creates wait for it
         self.in_flight = 0
         self.max_in_flight = 0
@@ -74,6 +75,9 @@ class FakeRuntime:
 
     async def stop_and_remove(self, container_id: str) -> None:
         await asyncio.sleep(0)
+        if self.fail_next_removes > 0:
+            self.fail_next_removes -= 1
+            raise RuntimeFailure(f"cannot remove container {container_id[:12]}: injected failure")
         self.containers.pop(self._resolve(container_id) or "", None)
 
     async def inspect(self, container_id: str) -> ContainerInfo | None:

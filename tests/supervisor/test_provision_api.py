@@ -246,3 +246,24 @@ async def test_engines_removed_behind_our_back_are_forgotten_and_their_ports_fre
         await supervisor.autoscale.forget_vanished()
         assert (await client.get("/engines")).json() == []
         assert supervisor.state.pool.used(None) == 0
+
+
+async def test_a_docker_failure_on_delete_is_a_503_and_the_engine_stays_listed(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone") as client:
+        engine_id = (await client.post("/provision/acestream", headers=auth)).json()["container_id"]
+        event = {
+            "engine": {"host": "localhost", "port": 19000},
+            "stream": {"key_type": "content_id", "key": "k"},
+            "session": {"playback_session_id": "s"},
+        }
+        await client.post("/events/stream_started", json=event, headers=auth)
+        runtime.fail_next_removes = 1
+        failed = await client.delete(f"/engines/{engine_id}", headers=auth)
+        assert failed.status_code == 503 and "injected failure" in failed.json()["detail"]
+        assert [engine["container_id"] for engine in (await client.get("/engines")).json()] == [engine_id]
+        assert [stream["status"] for stream in (await client.get("/streams")).json()] == ["started"]
+        assert (await client.delete(f"/engines/{engine_id}", headers=auth)).status_code == 200
+        ended = (await client.get("/streams")).json()
+        assert [(stream["status"], stream["container_id"]) for stream in ended] == [("ended", engine_id)]
