@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
 
 from supervisor.attach import adopt_engines, find_project, find_vpns
 from supervisor.core.capacity import ProvisioningBlocked, choose_vpn
@@ -49,7 +48,6 @@ class Supervisor:
         self.vpn = VpnLoop(self.state, runtime, self.probes, self.provisioner, self.streams, self.scale_soon)
         self.autoscale = AutoscaleLoop(self.state, runtime, self.provisioner, self.streams)
         self._tasks: list[asyncio.Task[None]] = []
-        self.started_at: datetime | None = None
 
     async def start(self, loops: bool = True) -> None:
         await find_project(self.state, self.runtime)
@@ -57,7 +55,6 @@ class Supervisor:
         await adopt_engines(self.state, self.runtime, self.store)
         self.streams.restore()
         await self.vpn.tick()
-        self.started_at = self.clock.now()
         if loops:
             self._start_loops()
 
