@@ -56,3 +56,7 @@ bench-up:
 # Stop the private test daemon (its containers stop with it; images stay cached in its data-root).
 bench-down:
     scripts/test-dockerd stop
+
+# Provisioning via the supervisor vs raw Docker (20 engines), and status/engines latency with 500 in state.
+bench-provision:
+    {{bin}}/python scripts/bench_provision.py

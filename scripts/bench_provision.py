@@ -1,0 +1,300 @@
+"""`just bench-provision`: what the supervisor costs over raw Docker, and how fast it answers from memory.
+
+1. On the private bench daemon (started with scripts/test-dockerd when it is not running, and stopped again
+   afterwards in that case; images built or reused by tests/bench/images.py): create+start N engine
+   stand-ins one after another with the raw docker SDK (create_container + start, the same image, ports,
+   environment and labels the supervisor uses), remove them, then provision N one after another through
+   `ace-supervisor serve` (POST /provision/acestream). Prints both medians and their ratio (goal <= 1.15),
+   and the supervisor's RSS with N real engines.
+2. `/orchestrator/status` and `/engines` latency with 500 engines in state: a supervisor process (the same
+   app under uvicorn) on the in-memory fake runtime, whose 500 engine containers it adopts at start-up (no
+   background loops: nothing but the API runs). Load: 200 closed-loop clients (4 processes x 50 keep-alive
+   connections), then a fixed request rate (latency from each request's scheduled send time, so a stall
+   is not hidden). Prints p50/p99, throughput and the process's RSS.
+
+Benchmarks print figures; they never assert timings. Every container made here is removed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import docker  # noqa: E402
+import httpx  # noqa: E402
+from bench import images  # noqa: E402
+from e2e import supervisor_harness as harness  # noqa: E402
+
+from supervisor.core import labels as label  # noqa: E402
+from supervisor.core.environment import engine_environment  # noqa: E402
+from supervisor.stack_settings import STANDALONE_CONTAINER_HTTP_PORT, StackSettings  # noqa: E402
+
+TEST_DOCKERD = ROOT / "scripts" / "test-dockerd"
+N = 20
+FIRST_PORT = 47200
+STATE_ENGINES = 500
+STATE_FIRST_PORT = 50000
+CLIENTS = 200
+WORKERS = 4
+DURATION_S = 5.0
+FIXED_RATE = 1000  # requests per second
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- part 1: raw Docker against the supervisor -------------------------------------------------------
+
+
+def raw_create_and_start(
+    client: docker.DockerClient, settings: StackSettings, network: str, labels: dict[str, str]
+) -> list[float]:
+    api, seconds, made = client.api, [], []
+    try:
+        for index in range(N):
+            port = FIRST_PORT + index
+            host_config = api.create_host_config(
+                network_mode=network,
+                port_bindings={STANDALONE_CONTAINER_HTTP_PORT: ("127.0.0.1", port)},
+                restart_policy={"Name": "unless-stopped"},
+            )
+            started = time.perf_counter()
+            created = api.create_container(
+                settings.engine.image,
+                name=f"{network}-raw-{port}",
+                environment=engine_environment(settings.engine.port_style, 6878, 6879, 8621),
+                labels={**labels, label.HOST_HTTP_PORT: str(port)},
+                host_config=host_config,
+                ports=[STANDALONE_CONTAINER_HTTP_PORT],
+                networking_config={"EndpointsConfig": {network: {}}},
+            )
+            api.start(created["Id"])
+            seconds.append(time.perf_counter() - started)
+            made.append(created["Id"])
+    finally:
+        for container_id in made:
+            api.remove_container(container_id, force=True)
+    return seconds
+
+
+def supervisor_provisions(supervisor: harness.SupervisorProcess) -> tuple[list[float], float]:
+    seconds = []
+    with supervisor.client(timeout=30) as client:
+        made = []
+        for _ in range(N):
+            started = time.perf_counter()
+            answer = client.post("/provision/acestream", json={}, headers=harness.AUTH)
+            seconds.append(time.perf_counter() - started)
+            answer.raise_for_status()
+            made.append(answer.json()["container_id"])
+        assert supervisor.process is not None
+        rss = rss_mib(supervisor.process.pid)
+        for container_id in made:
+            client.delete(f"/engines/{container_id}", headers=harness.AUTH).raise_for_status()
+    return seconds, rss
+
+
+def provisioning_benchmark(client: docker.DockerClient, docker_host: str, workdir: Path) -> None:
+    name = f"bench-provision-{uuid.uuid4().hex[:8]}"
+    labels = {"ace.bench.project": name}
+    settings = harness.stack_settings(workdir, name, "standalone", FIRST_PORT, ports=N, max_replicas=N)
+    network = harness.make_network(client, name, labels)
+    supervisor = harness.SupervisorProcess(settings, workdir, docker_host, project=name, network=network)
+    try:
+        raw = raw_create_and_start(client, settings, network, labels)
+        with harness.running_supervisor(supervisor):
+            through, rss = supervisor_provisions(supervisor)
+    finally:
+        supervisor.stop()
+        for container in client.containers.list(
+            all=True, filters={"label": f"{label.COMPOSE_PROJECT}={name}"}
+        ):
+            container.remove(force=True)
+        for container in client.containers.list(all=True, filters={"label": f"ace.bench.project={name}"}):
+            container.remove(force=True)
+        client.networks.get(network).remove()
+    raw_median, supervisor_median = statistics.median(raw), statistics.median(through)
+    print(f"create+start, {N} engine stand-ins one at a time (medians):")
+    print(f"  raw docker SDK (create_container + start) {raw_median * 1000:7.1f} ms")
+    print(f"  supervisor POST /provision/acestream      {supervisor_median * 1000:7.1f} ms")
+    print(
+        f"  ratio supervisor / raw                    {supervisor_median / raw_median:7.2f}  (goal <= 1.15)"
+    )
+    print(f"  supervisor RSS with {N} engines            {rss:7.1f} MiB")
+
+
+# --- part 2: answers from memory with 500 engines in state -------------------------------------------
+
+
+def serve_fake_state(port: int, workdir: str) -> None:
+    """The child process: the supervisor app on the fake runtime, with STATE_ENGINES engines to adopt."""
+    import uvicorn
+
+    from supervisor.app import create_app
+    from supervisor.runtime.fake import FakeRuntime
+    from supervisor.settings import Config, EnvironmentSettings
+
+    last = STATE_FIRST_PORT + STATE_ENGINES + 99
+    settings = harness.stack_settings(
+        Path(workdir), "bench-state", "standalone", STATE_FIRST_PORT, ports=last - STATE_FIRST_PORT + 1,
+        max_replicas=STATE_ENGINES + 100,
+    )  # fmt: skip
+    runtime = FakeRuntime()
+    for index in range(STATE_ENGINES):
+        host_port = STATE_FIRST_PORT + index
+        runtime.add(
+            f"bench-state-engine-{host_port}",
+            {
+                **label.engine_selector(settings.stack),
+                label.HOST_HTTP_PORT: str(host_port),
+                label.HTTP_PORT: str(STANDALONE_CONTAINER_HTTP_PORT),
+            },
+        )
+    env = EnvironmentSettings.model_validate(
+        {"db_path": Path(workdir) / "state.db", "project": "bench-state", "network": "bench-state"}
+    )
+    app = create_app(Config(settings, env, harness.API_KEY, {}), runtime, loops=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> None:
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"GET {path}: {head.splitlines()[0].decode()}")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length")
+    )
+    await reader.readexactly(length)
+
+
+async def _closed_loop(port: int, path: str, connections: int, duration: float) -> list[float]:
+    latencies: list[float] = []
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        warm_until = time.perf_counter() + 0.5
+        deadline = warm_until + duration
+        while (now := time.perf_counter()) < deadline:
+            await _get(reader, writer, path)
+            if now > warm_until:
+                latencies.append(time.perf_counter() - now)
+        writer.close()
+
+    await asyncio.gather(*(client() for _ in range(connections)))
+    return latencies
+
+
+def closed_loop_worker(port: int, path: str, connections: int, duration: float) -> list[float]:
+    return asyncio.run(_closed_loop(port, path, connections, duration))
+
+
+async def fixed_rate(port: int, path: str, rate: float, duration: float, connections: int) -> list[float]:
+    """Open loop: request i is due at start + i/rate; its latency counts from then, queueing included."""
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    latencies: list[float] = []
+    start = time.perf_counter() + 0.1
+
+    async def one(due: float) -> None:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        reader, writer = await pool.get()
+        await _get(reader, writer, path)
+        latencies.append(time.perf_counter() - due)
+        pool.put_nowait((reader, writer))
+
+    await asyncio.gather(*(one(start + i / rate) for i in range(int(rate * duration))))
+    while not pool.empty():
+        pool.get_nowait()[1].close()
+    return latencies
+
+
+def latency_benchmark(workdir: Path) -> None:
+    port = harness.free_supervisor_port()
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve-fake-state", str(port), str(workdir)],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+    )
+    try:
+        harness.wait_until(lambda: _status_ok(port), 30, "the fake-state supervisor")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            engines = client.get("/engines").json()
+        print(f"\nanswers from memory, {len(engines)} engines in state (supervisor on the fake runtime):")
+        context = multiprocessing.get_context("spawn")
+        for path in ("/orchestrator/status", "/engines"):
+            with context.Pool(WORKERS) as pool:
+                arguments = [(port, path, CLIENTS // WORKERS, DURATION_S)] * WORKERS
+                latencies = [value for part in pool.starmap(closed_loop_worker, arguments) for value in part]
+            _report(f"{path} {CLIENTS} closed-loop clients", latencies, len(latencies) / DURATION_S)
+            rate = FIXED_RATE if path == "/orchestrator/status" else FIXED_RATE // 4
+            latencies = asyncio.run(fixed_rate(port, path, rate, DURATION_S, CLIENTS))
+            _report(f"{path} fixed {rate} req/s", latencies, None)
+        rss = rss_mib(server.pid)
+        print(f"  supervisor RSS with {STATE_ENGINES} engines in state, after the load: {rss:.1f} MiB")
+    finally:
+        server.terminate()
+        server.wait(15)
+
+
+def _status_ok(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/orchestrator/status", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _report(what: str, latencies: list[float], throughput: float | None) -> None:
+    figures = (
+        f"p50 {percentile(latencies, 0.5) * 1000:7.2f} ms  p99 {percentile(latencies, 0.99) * 1000:7.2f} ms"
+    )
+    rate = f"  {throughput:6.0f} req/s" if throughput is not None else ""
+    print(f"  {what:<45} {figures}{rate}  ({len(latencies)} requests)")
+
+
+# --- the daemon ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    started_daemon = subprocess.run([str(TEST_DOCKERD), "status"], capture_output=True).returncode != 0
+    host = subprocess.run([str(TEST_DOCKERD), "start"], capture_output=True, text=True, check=True)
+    docker_host = host.stdout.strip().splitlines()[-1]
+    try:
+        client = docker.DockerClient(base_url=docker_host, timeout=600)
+        images.ensure_all(client)
+        with tempfile.TemporaryDirectory() as scratch:
+            provisioning_benchmark(client, docker_host, Path(scratch))
+            latency_benchmark(Path(scratch))
+        client.close()
+    finally:
+        if started_daemon:
+            subprocess.run([str(TEST_DOCKERD), "stop"], capture_output=True, check=False)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve-fake-state"]:
+        serve_fake_state(int(sys.argv[2]), sys.argv[3])
+    else:
+        main()
