@@ -13,9 +13,18 @@ up profile="standalone":
     {{bin}}/python scripts/ensure-env.py generated/{{profile}}
     docker compose --project-directory generated/{{profile}} -f generated/{{profile}}/compose.yaml up -d --build --wait
 
-# Stop a stack started with `up` (engines the supervisor created are left to it; volumes are kept).
+# Stop a stack started with `up`: the supervisor first (so it starts no replacement), then the engines it
+# made, then the rest. The supervisor's database volume is kept. (Restarting only the supervisor keeps the
+# engines: it adopts them.)
 down profile="standalone":
-    docker compose --project-directory generated/{{profile}} -f generated/{{profile}}/compose.yaml down
+    #!/usr/bin/env bash
+    set -euo pipefail
+    compose=(docker compose --project-directory generated/{{profile}} -f generated/{{profile}}/compose.yaml)
+    project=$("${compose[@]}" config --format json | {{bin}}/python -c 'import json, sys; print(json.load(sys.stdin)["name"])')
+    "${compose[@]}" stop supervisor
+    engines=$(docker ps -aq --filter "label=com.docker.compose.project=$project" --filter label=acestream-orchestrator.managed=true)
+    if [ -n "$engines" ]; then docker rm -f $engines >/dev/null; fi
+    "${compose[@]}" down
 
 # Everything CI runs: lint, types, drift check of generated/, then the whole pytest suite.
 test: lint typecheck gen-check pytest
