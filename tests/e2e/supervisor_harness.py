@@ -28,6 +28,7 @@ from types import ModuleType
 from typing import Any
 
 import docker
+import docker.errors
 import httpx
 from bench.images import GLUETUN_IMAGE
 from ruamel.yaml import YAML
@@ -268,9 +269,23 @@ def running_supervisor(supervisor: SupervisorProcess) -> Iterator[SupervisorProc
 
 
 def engine_containers(client: docker.DockerClient, settings: StackSettings) -> list[Any]:
-    """Every container of this stack's engines on the daemon, stopped or not."""
-    selector = {"label": [f"{key}={value}" for key, value in label.engine_selector(settings.stack).items()]}
-    return list(client.containers.list(all=True, filters=selector))
+    """Every container of this stack's engines on the daemon, stopped or not. One still being created
+    shows in the daemon's list a moment before it can be inspected: such a one is left out."""
+    found = []
+    for row in client.api.containers(all=True, filters=engine_filter(settings)):
+        try:
+            found.append(client.containers.get(row["Id"]))
+        except docker.errors.NotFound:
+            continue
+    return found
+
+
+def count_engine_containers(client: docker.DockerClient, settings: StackSettings) -> int:
+    return len(client.api.containers(all=True, filters=engine_filter(settings)))
+
+
+def engine_filter(settings: StackSettings) -> dict[str, list[str]]:
+    return {"label": [f"{key}={value}" for key, value in label.engine_selector(settings.stack).items()]}
 
 
 def published_host_ports(container: Any) -> list[int]:

@@ -201,7 +201,7 @@ def test_sigkill_during_a_burst_then_restart_adopts_every_engine(
         burst = asyncio.ensure_future(_burst(supervisor.url, 30, timeout=30))
         # Kill once some engines exist on the daemon and others are still being made.
         deadline = time.monotonic() + 20
-        while len(harness.engine_containers(docker_client, supervisor.settings)) < 4:
+        while harness.count_engine_containers(docker_client, supervisor.settings) < 4:
             assert time.monotonic() < deadline, "the burst made no engines"
             await asyncio.sleep(0.02)
         supervisor.kill()
