@@ -10,7 +10,8 @@
    app under uvicorn) on the in-memory fake runtime, whose 500 engine containers it adopts at start-up (no
    background loops: nothing but the API runs). Load: 200 closed-loop clients (4 processes x 50 keep-alive
    connections), then a fixed request rate (latency from each request's scheduled send time, so a stall
-   is not hidden). Prints p50/p99, throughput and the process's RSS.
+   is not hidden); /health, which reads no state, shows the HTTP stack's own floor under the same load.
+   Prints p50/p99, throughput and the process's RSS.
 
 Benchmarks print figures; they never assert timings. Every container made here is removed at the end.
 """
@@ -244,11 +245,13 @@ def latency_benchmark(workdir: Path) -> None:
             engines = client.get("/engines").json()
         print(f"\nanswers from memory, {len(engines)} engines in state (supervisor on the fake runtime):")
         context = multiprocessing.get_context("spawn")
-        for path in ("/orchestrator/status", "/engines"):
+        for path in ("/health", "/orchestrator/status", "/engines"):
             with context.Pool(WORKERS) as pool:
                 arguments = [(port, path, CLIENTS // WORKERS, DURATION_S)] * WORKERS
                 latencies = [value for part in pool.starmap(closed_loop_worker, arguments) for value in part]
             _report(f"{path} {CLIENTS} closed-loop clients", latencies, len(latencies) / DURATION_S)
+            if path == "/health":  # the HTTP stack's own floor: a route that reads no state
+                continue
             rate = FIXED_RATE if path == "/orchestrator/status" else FIXED_RATE // 4
             latencies = asyncio.run(fixed_rate(port, path, rate, DURATION_S, CLIENTS))
             _report(f"{path} fixed {rate} req/s", latencies, None)
