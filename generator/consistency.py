@@ -15,13 +15,11 @@ from generator.compose_ports import Published, compress, parse_ports
 from supervisor.stack_settings import (
     SETTINGS_CONFIG_NAME,
     SUPERVISOR_SERVICE,
-    Mode,
+    VPNS_PER_MODE,
     PortRange,
     StackSettings,
     VpnSettings,
 )
-
-_VPNS_PER_MODE = {Mode.standalone: 0, Mode.single: 1, Mode.redundant: 2}
 
 
 def _published(name: str, service: dict[str, Any], problems: list[str]) -> list[Published]:
@@ -110,7 +108,7 @@ def _supervisor_rules(
     settings: StackSettings, services: dict[str, Any], published: dict[str, list[Published]]
 ) -> list[str]:
     problems = []
-    expected = _VPNS_PER_MODE[settings.mode]
+    expected = VPNS_PER_MODE[settings.mode]
     if len(settings.vpns) != expected:
         problems.append(
             f"service {SUPERVISOR_SERVICE}: configs.{SETTINGS_CONFIG_NAME}: mode {settings.mode.value!r} "

@@ -13,6 +13,7 @@ from generator.errors import UserError
 from generator.profile import Profile, VpnProfile
 from supervisor.stack_settings import (
     SUPERVISOR_SERVICE,
+    VPNS_PER_MODE,
     EnginePorts,
     EngineSettings,
     Frozen,
@@ -21,8 +22,6 @@ from supervisor.stack_settings import (
     StackSettings,
     VpnSettings,
 )
-
-VPNS_PER_MODE = {Mode.standalone: 0, Mode.single: 1, Mode.redundant: 2}
 
 # Ports gluetun itself listens on inside its namespace; engines sharing it must keep off them.
 GLUETUN_INTERNAL_PORTS = {53: "DNS", 8388: "Shadowsocks", 8888: "HTTP proxy", 9999: "health server"}

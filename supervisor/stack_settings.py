@@ -71,6 +71,10 @@ class Mode(StrEnum):
     redundant = "redundant"
 
 
+# How many gluetun VPNs each mode runs.
+VPNS_PER_MODE = {Mode.standalone: 0, Mode.single: 1, Mode.redundant: 2}
+
+
 class PortStyle(StrEnum):
     """How an engine image is told its ports (see supervisor.core.engine_environment)."""
 
