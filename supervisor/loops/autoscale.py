@@ -59,10 +59,15 @@ class AutoscaleLoop:
             await self._provisioner.remove(engine_id, f"idle beyond the desired {desired} engines")
 
     async def forget_vanished(self) -> None:
-        """Engines removed behind our back (docker rm, a crash) are forgotten and their ports freed."""
+        """Engines removed behind our back (docker rm, a crash) are forgotten and their ports freed.
+
+        Only engines known before Docker was asked are judged: one provisioned while the list was in
+        flight is missing from the answer, yet runs."""
+        known = set(self._state.engines)
         found = await self._runtime.list(label.engine_selector(self._state.config.stack.stack))
         running = {info.id for info in found if info.running}
-        for engine in list(self._state.engines.values()):
-            if engine.container_id not in running:
+        for container_id in known - running:
+            engine = self._state.engines.get(container_id)
+            if engine is not None:
                 self._streams.end_on_engine(engine, "engine_gone")
                 self._provisioner.forget(engine, "no longer running in Docker")
