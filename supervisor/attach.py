@@ -1,7 +1,8 @@
-"""Attaching to the stack at start-up: find our compose project, the gluetuns, and adopt running engines.
+"""Attaching to the stack at start-up: find our compose project, the gluetuns, and adopt our engines.
 
-Start-up never deletes an engine: running engines are adopted with the ports their labels name; engines the
-store remembers but Docker no longer runs are marked gone (never resurrected). The one thing removed is a
+Start-up never deletes an engine: every engine Docker lists is adopted with the port its labels name (one
+not running is marked unhealthy, as its restart policy may start it again on that port); engines the store
+remembers but Docker no longer has are marked gone (never resurrected). The one thing removed is a
 container an interrupted provision created but never started (it never served and holds no port).
 """
 
@@ -63,24 +64,27 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
             log.warning("removing %s: created by an interrupted provision, never started", info.name)
             await runtime.stop_and_remove(info.id)
             continue
-        if not info.running:
-            log.warning("engine %s is stopped; left as it is (remove it with docker rm)", info.name)
-            continue
         engine = _adopt(state, info, store)
-        if engine is not None:
-            vpn = state.vpns.get(engine.slot.vpn)
-            if vpn is not None and engine.slot.vpn is not None and _namespace_lost(info, vpn):
-                # Its gluetun was replaced or restarted while we were down: no network. Judged, not deleted.
-                log.warning(
-                    "engine %s lost its network (its gluetun restarted or was replaced); marked unhealthy",
-                    info.name,
-                )
-                engine.health_status, engine.unhealthy_since = HealthStatus.unhealthy, state.clock.monotonic()
-            state.engines[engine.container_id] = engine
-            store.save_engine(engine)
+        if engine is None:
+            continue
+        vpn = state.vpns.get(engine.slot.vpn)
+        if not info.running:
+            # Exited, restarting or paused: its restart policy may start it again on its port, so the port
+            # stays held. Judged, not deleted: the health loop replaces it if it stays down.
+            log.warning("engine %s is not running; adopted with its port held, marked unhealthy", info.name)
+            state.mark_unhealthy(engine)
+        elif vpn is not None and engine.slot.vpn is not None and _namespace_lost(info, vpn):
+            # Its gluetun was replaced or restarted while we were down: no network. Judged, not deleted.
+            log.warning(
+                "engine %s lost its network (its gluetun restarted or was replaced); marked unhealthy",
+                info.name,
+            )
+            state.mark_unhealthy(engine)
+        state.engines[engine.container_id] = engine
+        store.save_engine(engine)
     for container_id in store.running_engine_ids() - set(state.engines):
         store.mark_engine_gone(container_id, "not running when the supervisor started", now)
-    log.info("adopted %d running engines", len(state.engines))
+    log.info("adopted %d engines", len(state.engines))
 
 
 def _namespace_lost(info: ContainerInfo, vpn: VpnState) -> bool:

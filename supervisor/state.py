@@ -72,6 +72,13 @@ class StackState:
     def count(self, status: HealthStatus) -> int:
         return sum(1 for engine in self.engines.values() if engine.health_status is status)
 
+    def mark_unhealthy(self, engine: Engine) -> None:
+        """Judged down without a probe (its container stopped, its network lost). It keeps its port; the
+        health loop replaces it after the grace period unless it answers again first."""
+        engine.health_status = HealthStatus.unhealthy
+        if engine.unhealthy_since is None:
+            engine.unhealthy_since = self.clock.monotonic()
+
     def find_engine(self, key: str) -> Engine | None:
         """By full id, id prefix (as `docker ps` shows) or container name."""
         if key in self.engines:

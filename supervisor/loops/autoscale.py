@@ -62,12 +62,20 @@ class AutoscaleLoop:
         """Engines removed behind our back (docker rm, a crash) are forgotten and their ports freed.
 
         Only engines known before Docker was asked are judged: one provisioned while the list was in
-        flight is missing from the answer, yet runs."""
+        flight is missing from the answer, yet runs. An engine whose container exists but is not running
+        (exited, restarting) keeps its port, since its restart policy may start it again on that port: it
+        is marked unhealthy, and the health loop's replacement path removes it if it stays down."""
         known = set(self._state.engines)
         found = await self._runtime.list(label.engine_selector(self._state.config.stack.stack))
-        running = {info.id for info in found if info.running}
-        for container_id in known - running:
+        listed = {info.id: info for info in found}
+        for container_id in known:
             engine = self._state.engines.get(container_id)
-            if engine is not None:
+            info = listed.get(container_id)
+            if engine is None or (info is not None and info.running):
+                continue
+            if info is None:
                 self._streams.end_on_engine(engine, "engine_gone")
-                self._provisioner.forget(engine, "no longer running in Docker")
+                self._provisioner.forget(engine, "no longer in Docker")
+            elif engine.unhealthy_since is None:
+                log.warning("engine %s is not running; its port stays held until it is replaced", info.name)
+                self._state.mark_unhealthy(engine)

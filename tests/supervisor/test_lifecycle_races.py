@@ -50,3 +50,42 @@ async def test_an_engine_provisioned_while_autoscale_lists_docker_is_kept_with_i
         ]
         second = (await client.post("/provision/acestream", headers=auth)).json()
         assert second["host_http_port"] != first["host_http_port"]
+
+
+async def test_an_engine_that_exited_keeps_its_port_until_the_health_loop_replaces_it(
+    open_client: Any, runtime: FakeRuntime, probes: Any, clock: Any, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone") as client:
+        supervisor = client.app.state.supervisor
+        first = (await client.post("/provision/acestream", headers=auth)).json()
+        await supervisor.readiness.tick()
+        runtime.kill(first["container_id"])  # exited; its restart policy may start it again
+        probes.silent.add(first["host_http_port"])
+        await supervisor.autoscale.forget_vanished()
+        engines = (await client.get("/engines")).json()
+        assert [(engine["container_id"], engine["health_status"]) for engine in engines] == [
+            (first["container_id"], "unhealthy")
+        ]
+        second = (await client.post("/provision/acestream", headers=auth)).json()
+        assert second["host_http_port"] != first["host_http_port"]
+        clock.advance(supervisor.config.stack.timings.health_unhealthy_grace_period_s)
+        await supervisor.health.tick()
+        assert first["container_id"] not in runtime.containers  # removed, not merely forgotten
+        third = (await client.post("/provision/acestream", headers=auth)).json()
+        assert third["host_http_port"] == first["host_http_port"]
+
+
+async def test_start_up_holds_the_port_of_an_engine_that_is_not_running(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone") as client:
+        first = (await client.post("/provision/acestream", headers=auth)).json()
+    runtime.kill(first["container_id"])  # exited (or restarting) while the supervisor was down
+    async with open_client("standalone") as client:
+        assert first["container_id"] in runtime.containers  # start-up deleted no engine
+        engines = (await client.get("/engines")).json()
+        assert [(engine["container_id"], engine["port"], engine["health_status"]) for engine in engines] == [
+            (first["container_id"], first["host_http_port"], "unhealthy")
+        ]
+        second = (await client.post("/provision/acestream", headers=auth)).json()
+        assert second["host_http_port"] != first["host_http_port"]
