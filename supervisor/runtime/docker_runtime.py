@@ -2,11 +2,15 @@
 
 It uses the SDK's low-level API: create + start is two daemon calls, with no extra inspect, so provisioning
 through the supervisor costs about what a raw `docker run` costs.
+
+docker-py wraps only the daemon's HTTP error answers in DockerException; a daemon that is down, restarting
+or slow raises the bare `requests` errors. Both are failures of the runtime, so both become RuntimeFailure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,10 +19,13 @@ from typing import Any, TypeVar
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from requests.exceptions import RequestException
 
 from supervisor.runtime.base import ContainerInfo, ContainerSpec, RuntimeFailure
 
 T = TypeVar("T")
+
+DOCKER_ERRORS = (DockerException, RequestException)  # an error answer, or no answer at all
 
 
 class DockerRuntime:
@@ -28,19 +35,22 @@ class DockerRuntime:
                 self._client = docker.DockerClient(base_url=base_url, max_pool_size=workers)
             else:
                 self._client = docker.from_env(max_pool_size=workers)
-        except DockerException as error:
+        except DOCKER_ERRORS as error:
             raise RuntimeFailure(
                 f"cannot reach the Docker daemon ({base_url or 'DOCKER_HOST'}): {error}"
             ) from None
         self._api = self._client.api
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
 
-    async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _call(self, action: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(function, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._pool, functools.partial(function, *args, **kwargs))
+        except DOCKER_ERRORS as error:
+            raise RuntimeFailure(f"cannot {action}: {error}") from None
 
     async def create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
-        return await self._call(self._create_and_start, spec)
+        return await self._call(f"create {spec.name}", self._create_and_start, spec)
 
     def _create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
         bindings: dict[int | str, Any] = {
@@ -69,18 +79,20 @@ class DockerRuntime:
             except ImageNotFound:
                 self._api.pull(spec.image)
                 created = self._api.create_container(spec.image, **arguments)
-        except DockerException as error:
+        except DOCKER_ERRORS as error:
             raise RuntimeFailure(f"cannot create {spec.name} from {spec.image}: {error}") from None
         container_id: str = created["Id"]
         try:
             self._api.start(container_id)
-        except DockerException as error:
-            self._remove(container_id)
+        except DOCKER_ERRORS as error:
+            # A timeout does not mean it did not start: remove it, so that the caller may free its port.
+            with contextlib.suppress(*DOCKER_ERRORS):
+                self._remove(container_id)
             raise RuntimeFailure(f"cannot start {spec.name}: {error}") from None
         return ContainerInfo(container_id, spec.name, True, dict(spec.labels))
 
     async def stop_and_remove(self, container_id: str) -> None:
-        await self._call(self._remove, container_id)
+        await self._call(f"remove container {container_id[:12]}", self._remove, container_id)
 
     def _remove(self, container_id: str) -> None:
         try:
@@ -88,20 +100,17 @@ class DockerRuntime:
         except NotFound:
             return
         except APIError as error:
-            if error.status_code == 409:  # removal already in progress
-                return
-            raise RuntimeFailure(f"cannot remove container {container_id[:12]}: {error}") from None
+            if error.status_code != 409:  # 409: removal already in progress
+                raise
 
     async def inspect(self, container_id: str) -> ContainerInfo | None:
-        return await self._call(self._inspect, container_id)
+        return await self._call(f"inspect container {container_id[:12]}", self._inspect, container_id)
 
     def _inspect(self, container_id: str) -> ContainerInfo | None:
         try:
             attrs = self._api.inspect_container(container_id)
         except NotFound:
             return None
-        except DockerException as error:
-            raise RuntimeFailure(f"cannot inspect container {container_id[:12]}: {error}") from None
         info = _info(
             attrs["Id"],
             attrs["Name"],
@@ -116,10 +125,7 @@ class DockerRuntime:
 
     async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
-        try:
-            rows = await self._call(self._api.containers, all=True, filters=filters)
-        except DockerException as error:
-            raise RuntimeFailure(f"cannot list containers: {error}") from None
+        rows = await self._call("list containers", self._api.containers, all=True, filters=filters)
         return [
             replace(
                 _info(
@@ -135,7 +141,7 @@ class DockerRuntime:
         ]
 
     async def close(self) -> None:
-        await self._call(self._client.close)
+        await self._call("close the Docker client", self._client.close)
         self._pool.shutdown(wait=False)
 
 
