@@ -22,6 +22,7 @@ from supervisor.metrics import Metrics
 from supervisor.runtime.base import ContainerSpec, PublishedPort, Runtime, RuntimeFailure
 from supervisor.state import StackState
 from supervisor.store import Store
+from supervisor.streams import end_engine_streams
 
 log = logging.getLogger("supervisor.provisioning")
 
@@ -193,18 +194,35 @@ class Provisioner:
         return spec, forwarded
 
     async def remove(self, key: str, reason: str) -> Engine:
-        """Stop and remove an engine, then free its port; its streams end with `reason`."""
-        engine = self._state.find_engine(key)
+        """Stop and remove an engine, then free its port; its streams end (`engine_removed`).
+
+        It leaves the engine list before the Docker call, so no stream starts on it and no second removal
+        picks it meanwhile; its port stays held and it still counts against `max` until Docker has removed
+        it. When Docker fails (or the call is cancelled) it may still run, so it is put back as it was."""
+        state = self._state
+        engine = state.find_engine(key)
         if engine is None:
             raise NotFound(f"no engine {key!r} in this stack; GET /engines lists them")
-        await self._runtime.stop_and_remove(engine.container_id)
-        self.forget(engine, reason)
+        del state.engines[engine.container_id]
+        state.removing += 1
+        try:
+            await self._runtime.stop_and_remove(engine.container_id)
+        except BaseException:
+            state.engines[engine.container_id] = engine
+            raise
+        finally:
+            state.removing -= 1
+        self._release(engine, reason, "engine_removed")
         return engine
 
     def forget(self, engine: Engine, reason: str) -> None:
-        """Drop an engine that no longer runs: free its port, mark it gone (never resurrected)."""
-        if self._state.engines.pop(engine.container_id, None) is None:
-            return
+        """Drop an engine Docker no longer has: end its streams (`engine_gone`), free its port, mark it
+        gone (never resurrected)."""
+        if self._state.engines.pop(engine.container_id, None) is not None:
+            self._release(engine, reason, "engine_gone")
+
+    def _release(self, engine: Engine, reason: str, stream_reason: str) -> None:
+        end_engine_streams(self._state, self._store, engine, stream_reason)
         self._state.pool.release(engine.slot)
         self._store.mark_engine_gone(engine.container_id, reason, self._state.clock.now())
         log.info("engine %s removed: %s", engine.container_name, reason)

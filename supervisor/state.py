@@ -44,6 +44,7 @@ class StackState:
     vpns: dict[VpnKey, VpnState]
     engines: dict[str, Engine] = field(default_factory=dict)
     pending: int = 0  # provisions reserved but not yet running
+    removing: int = 0  # engines out of the list whose Docker removal is in flight (they still run)
     scale_target: int | None = None
     last_replacement: float | None = None
     project: str | None = None
@@ -96,7 +97,7 @@ class StackState:
             for key, vpn in self.vpns.items()
         )
         return ProvisionInputs(
-            engines=len(self.engines) + self.pending,
+            engines=len(self.engines) + self.pending + self.removing,
             max_replicas=self.config.stack.replicas.max,
             vpns=views,
             breaker_open=not self.breaker.allows(),

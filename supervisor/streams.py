@@ -91,21 +91,10 @@ class Streams:
 
     def end_on_engine(self, engine: Engine, reason: str) -> None:
         """End every active stream of an engine (also one already forgotten, after its removal)."""
-        self._close(self._store.streams(StreamStatus.started, engine.container_id), reason)
-        engine.streams.clear()
+        end_engine_streams(self._state, self._store, engine, reason)
 
     def _close(self, targets: list[Stream], reason: str | None) -> None:
-        now = self._state.clock.now()
-        for stream in targets:
-            if stream.status is StreamStatus.ended:
-                continue
-            stream.status, stream.ended_at, stream.end_reason = StreamStatus.ended, now, reason
-            self._store.save_stream(stream)
-            engine = self._state.engines.get(stream.container_id)
-            if engine is not None:
-                engine.streams.discard(stream.id)
-                engine.last_stream_usage = now
-                engine.idle_since = self._state.clock.monotonic()
+        close_streams(self._state, self._store, targets, reason)
 
     def _match(self, event: StreamStart) -> Engine:
         engines = self._state.engines
@@ -118,3 +107,23 @@ class Streams:
         if by_port:
             return by_port[0]
         raise NotFound(f"engine: no engine listens on port {event.port}; GET /engines lists them")
+
+
+def end_engine_streams(state: StackState, store: Store, engine: Engine, reason: str) -> None:
+    """End every active stream of an engine; idempotent (the provisioner calls it on every removal)."""
+    close_streams(state, store, store.streams(StreamStatus.started, engine.container_id), reason)
+    engine.streams.clear()
+
+
+def close_streams(state: StackState, store: Store, targets: list[Stream], reason: str | None) -> None:
+    now = state.clock.now()
+    for stream in targets:
+        if stream.status is StreamStatus.ended:
+            continue
+        stream.status, stream.ended_at, stream.end_reason = StreamStatus.ended, now, reason
+        store.save_stream(stream)
+        engine = state.engines.get(stream.container_id)
+        if engine is not None:
+            engine.streams.discard(stream.id)
+            engine.last_stream_usage = now
+            engine.idle_since = state.clock.monotonic()

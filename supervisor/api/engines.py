@@ -73,5 +73,4 @@ class EngineController(Controller):
     async def delete_engine(self, supervisor: SupervisorDependency, engine_id: FromPath[str]) -> Removed:
         """Stop and remove an engine and free its port; its streams end (`/containers/{id}` is an alias)."""
         removed = await supervisor.provisioner.remove(engine_id, "removed through the API")
-        supervisor.streams.end_on_engine(removed, "engine_removed")
         return Removed(removed.container_id, removed.container_name)

@@ -56,6 +56,9 @@ class AutoscaleLoop:
         ]
         grace = state.config.stack.timings.engine_grace_period_s
         for engine_id in engines_to_remove(loads, desired, state.clock.monotonic(), grace):
+            engine = state.engines.get(engine_id)
+            if engine is None or engine.streams:
+                continue  # removed, or given a stream, while an earlier one was being removed
             await self._provisioner.remove(engine_id, f"idle beyond the desired {desired} engines")
 
     async def forget_vanished(self) -> None:
@@ -74,7 +77,6 @@ class AutoscaleLoop:
             if engine is None or (info is not None and info.running):
                 continue
             if info is None:
-                self._streams.end_on_engine(engine, "engine_gone")
                 self._provisioner.forget(engine, "no longer in Docker")
             elif engine.unhealthy_since is None:
                 log.warning("engine %s is not running; its port stays held until it is replaced", info.name)

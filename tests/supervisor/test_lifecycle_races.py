@@ -89,3 +89,110 @@ async def test_start_up_holds_the_port_of_an_engine_that_is_not_running(
         ]
         second = (await client.post("/provision/acestream", headers=auth)).json()
         assert second["host_http_port"] != first["host_http_port"]
+
+
+def hold_removals(runtime: FakeRuntime, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """From now on `runtime.stop_and_remove` waits for the returned event before removing."""
+    gate = asyncio.Event()
+    remove_now = runtime.stop_and_remove
+
+    async def held(container_id: str) -> None:
+        await gate.wait()
+        await remove_now(container_id)
+
+    monkeypatch.setattr(runtime, "stop_and_remove", held)
+    return gate
+
+
+def stream_on(port: int, key: str) -> dict[str, Any]:
+    return {
+        "engine": {"host": "localhost", "port": port},
+        "stream": {"key_type": "content_id", "key": key},
+        "session": {"playback_session_id": "s", "is_live": True},
+    }
+
+
+async def test_no_stream_starts_on_an_engine_being_removed(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_client("standalone") as client:
+        engine = (await client.post("/provision/acestream", headers=auth)).json()
+        gate = hold_removals(runtime, monkeypatch)
+        deleting = asyncio.create_task(client.delete(f"/engines/{engine['container_id']}", headers=auth))
+        await settle()  # the Docker call is in flight
+        late = await client.post(
+            "/events/stream_started", json=stream_on(engine["host_http_port"], "late"), headers=auth
+        )
+        assert late.status_code == 404
+        gate.set()
+        assert (await deleting).status_code == 200
+        assert (await client.get("/streams", params={"status": "started"})).json() == []
+
+
+async def test_a_failed_removal_puts_the_engine_back(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_client("standalone", max_replicas=1) as client:
+        supervisor = client.app.state.supervisor
+        engine = (await client.post("/provision/acestream", headers=auth)).json()
+        gate = hold_removals(runtime, monkeypatch)
+        runtime.fail_next_removes = 1
+        deleting = asyncio.create_task(client.delete(f"/engines/{engine['container_id']}", headers=auth))
+        await settle()
+        refused = await client.post("/provision/acestream", headers=auth)  # it still runs: still counted
+        assert refused.json()["detail"]["code"] == "max_capacity"
+        gate.set()
+        assert (await deleting).status_code == 503
+        assert [listed["container_id"] for listed in (await client.get("/engines")).json()] == [
+            engine["container_id"]
+        ]
+        assert supervisor.state.pool.used(None) == 1
+
+
+async def test_autoscale_spares_an_engine_that_got_a_stream_while_another_was_removed(
+    open_client: Any,
+    runtime: FakeRuntime,
+    clock: Any,
+    auth: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with open_client("standalone") as client:
+        supervisor = client.app.state.supervisor
+        made = [(await client.post("/provision/acestream", headers=auth)).json() for _ in range(2)]
+        clock.advance(supervisor.config.stack.timings.engine_grace_period_s)
+        gate = hold_removals(runtime, monkeypatch)
+        scaling = asyncio.create_task(supervisor.autoscale.tick())  # desired is 0: both are idle
+        await settle()  # the first removal is in flight
+        listed = {engine["container_id"] for engine in (await client.get("/engines")).json()}
+        assert len(listed) == 1  # the other is out of the list while Docker removes it
+        spared = next(engine for engine in made if engine["container_id"] in listed)
+        started = await client.post(
+            "/events/stream_started", json=stream_on(spared["host_http_port"], "k"), headers=auth
+        )
+        assert started.status_code == 200
+        gate.set()
+        await scaling
+        assert [engine["container_id"] for engine in (await client.get("/engines")).json()] == [
+            spared["container_id"]
+        ]
+        assert spared["container_id"] in runtime.containers
+
+
+@pytest.mark.parametrize("remover", ["provisioner", "readiness"])
+async def test_every_removal_ends_the_engines_streams(
+    remover: str, open_client: Any, probes: Any, clock: Any, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone") as client:
+        supervisor = client.app.state.supervisor
+        engine = (await client.post("/provision/acestream", headers=auth)).json()
+        port = engine["host_http_port"]
+        await client.post("/events/stream_started", json=stream_on(port, "k"), headers=auth)
+        if remover == "provisioner":  # as the autoscale, health and VPN loops remove
+            await supervisor.provisioner.remove(engine["container_id"], "idle")
+        else:  # a stream started on it before it ever answered
+            probes.silent.add(port)
+            clock.advance(supervisor.config.stack.timings.startup_timeout_s)
+            await supervisor.readiness.tick()
+        assert (await client.get("/engines")).json() == []
+        ended = (await client.get("/streams")).json()
+        assert [(stream["id"], stream["status"]) for stream in ended] == [("k|s", "ended")]
