@@ -1,15 +1,22 @@
 """A circuit breaker on provisioning: after repeated Docker failures, stop trying for a while.
 
-Closed -> open after `threshold` consecutive failures; open -> half-open once `recovery_timeout` has passed
-(one trial provision goes through); a success closes it, a failure opens it again.
+Closed -> open after `threshold` consecutive failures; open -> half-open once `recovery_timeout` has passed.
+Half-open lets one trial provision through: the `allows()` that answers yes claims it, and every other is
+refused until the trial ends; a success closes the breaker, a failure opens it again. A trial that never
+reports back (the provision was refused or abandoned after the check) is given up after another
+`recovery_timeout`, so the breaker cannot stay shut for good.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 
 from supervisor.core.clock import Clock
+
+TRIAL_RETRY_S = 1  # what a refusal tells clients while a trial is under way: its outcome comes soon
 
 
 class BreakerState(StrEnum):
@@ -25,6 +32,8 @@ class CircuitBreaker:
         self._recovery_timeout = recovery_timeout_s
         self._failures = 0
         self._opened_at: float | None = None
+        self._trial_since: float | None = None  # when the half-open trial was let through
+        self._observing = False
         self.last_failure: str | None = None
 
     @property
@@ -36,20 +45,47 @@ class CircuitBreaker:
         return BreakerState.open
 
     def allows(self) -> bool:
-        return self.state is not BreakerState.open
+        """Whether a provision may go ahead; in half-open, a yes claims the one trial (see `observing`)."""
+        state = self.state
+        if state is BreakerState.closed:
+            return True
+        if state is BreakerState.open or self._trial_in_flight():
+            return False
+        if not self._observing:
+            self._trial_since = self._clock.monotonic()
+        return True
+
+    @contextmanager
+    def observing(self) -> Iterator[None]:
+        """Within this block `allows()` answers without claiming the trial (a status query)."""
+        self._observing = True
+        try:
+            yield
+        finally:
+            self._observing = False
 
     def recovery_eta_seconds(self) -> int:
         if self._opened_at is None:
             return 0
+        if self._trial_in_flight():
+            return TRIAL_RETRY_S
         remaining = self._recovery_timeout - (self._clock.monotonic() - self._opened_at)
         return max(0, math.ceil(remaining))
 
     def record_success(self) -> None:
         self._failures = 0
         self._opened_at = None
+        self._trial_since = None
 
     def record_failure(self, reason: str) -> None:
         self.last_failure = reason
         self._failures += 1
         if self.state is BreakerState.half_open or self._failures >= self._threshold:
             self._opened_at = self._clock.monotonic()
+            self._trial_since = None
+
+    def _trial_in_flight(self) -> bool:
+        return (
+            self._trial_since is not None
+            and self._clock.monotonic() - self._trial_since < self._recovery_timeout
+        )
