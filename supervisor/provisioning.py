@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from supervisor.core import labels as label
 from supervisor.core.capacity import choose_vpn
-from supervisor.core.environment import engine_environment
+from supervisor.core.environment import PORT_ENVIRONMENT, engine_environment
 from supervisor.core.naming import engine_name
 from supervisor.core.ports import PortConflict, Slot, VpnKey
 from supervisor.core.records import Engine
@@ -25,12 +25,6 @@ from supervisor.store import Store
 from supervisor.streams import end_engine_streams
 
 log = logging.getLogger("supervisor.provisioning")
-
-# Variables through which images learn their ports (core.environment): a client may not set them.
-PORT_ENVIRONMENT = frozenset(
-    {"CONF", "HTTP_PORT", "HTTPS_PORT", "BIND_ALL", "P2P_PORT", "ACESTREAM_ARGS", "EXTRA_FLAGS"}
-    | {"ALLOW_REMOTE_ACCESS"}
-)
 
 
 @dataclass(frozen=True)
@@ -109,17 +103,15 @@ class Provisioner:
         try:
             async with self._in_flight:
                 info = await self._runtime.create_and_start(spec)
-        except RuntimeFailure as error:
+        except BaseException as error:  # a runtime failure, or cancellation: nothing runs on the slot
             state.pool.release(slot)
             state.pending -= 1
+            if not isinstance(error, RuntimeFailure):
+                raise
             state.breaker.record_failure(str(error))
             self._metrics.provision_attempts.labels(result="failed").inc()
             log.error("provisioning failed on port %s: %s", slot.host_http, error)
             raise ProvisionFailed(str(error)) from None
-        except BaseException:
-            state.pool.release(slot)
-            state.pending -= 1
-            raise
         finally:
             if forwarded:
                 self._forwarding.discard(slot.vpn)

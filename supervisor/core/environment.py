@@ -22,3 +22,7 @@ def engine_environment(style: PortStyle, http: int, https: int, p2p: int) -> dic
     if style is PortStyle.acestream_args:
         return {"ACESTREAM_ARGS": flags}
     return {"EXTRA_FLAGS": flags, "ALLOW_REMOTE_ACCESS": "yes"}
+
+
+# Every variable through which some image learns its ports: a client's `env` may not set one.
+PORT_ENVIRONMENT = frozenset(name for style in PortStyle for name in engine_environment(style, 0, 0, 0))
