@@ -15,15 +15,27 @@ class BlockCode(StrEnum):
     circuit_breaker = "circuit_breaker"
 
 
-@dataclass(frozen=True)
 class ProvisioningBlocked(Exception):
-    """A refusal with what the client should do next (acexy reads every field)."""
+    """A refusal with what the client should do next (acexy reads every field).
 
-    code: BlockCode
-    message: str
-    recovery_eta_seconds: int
-    can_retry: bool
-    should_wait: bool
+    A plain exception, not a frozen dataclass: raising machinery sets attributes on it (`add_note`).
+    """
+
+    def __init__(
+        self,
+        code: BlockCode,
+        message: str,
+        recovery_eta_seconds: int,
+        *,
+        can_retry: bool,
+        should_wait: bool,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.recovery_eta_seconds = recovery_eta_seconds
+        self.can_retry = can_retry
+        self.should_wait = should_wait
 
     def detail(self) -> dict[str, Any]:
         return {
