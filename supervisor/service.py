@@ -46,7 +46,7 @@ class Supervisor:
         self.health = HealthLoop(self.state, self.probes, self.provisioner)
         self.streams = Streams(self.state, self.store)
         self.vpn = VpnLoop(self.state, runtime, self.probes, self.provisioner, self.streams, self.scale_soon)
-        self.autoscale = AutoscaleLoop(self.state, runtime, self.provisioner, self.streams)
+        self.autoscale = AutoscaleLoop(self.state, runtime, self.provisioner)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, loops: bool = True) -> None:

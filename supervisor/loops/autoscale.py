@@ -12,19 +12,15 @@ from supervisor.errors import SupervisorError
 from supervisor.provisioning import Provisioner, ProvisionRequest
 from supervisor.runtime.base import Runtime
 from supervisor.state import StackState
-from supervisor.streams import Streams
 
 log = logging.getLogger("supervisor.autoscale")
 
 
 class AutoscaleLoop:
-    def __init__(
-        self, state: StackState, runtime: Runtime, provisioner: Provisioner, streams: Streams
-    ) -> None:
+    def __init__(self, state: StackState, runtime: Runtime, provisioner: Provisioner) -> None:
         self._state = state
         self._runtime = runtime
         self._provisioner = provisioner
-        self._streams = streams
 
     def desired(self) -> int:
         replicas = self._state.config.stack.replicas
