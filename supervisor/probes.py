@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -52,10 +52,17 @@ class HttpProbes:
             if port_forwarding:
                 answer = await self._client.get(f"{base}/v1/portforward", headers=headers)
                 if answer.status_code == 200:
-                    forwarded = int(answer.json().get("port") or 0) or None
-            return VpnReport(str(status.json().get("status", "unknown")), forwarded)
-        except (httpx.HTTPError, ValueError) as error:
+                    forwarded = int(_json_object(answer).get("port") or 0) or None
+            return VpnReport(str(_json_object(status).get("status", "unknown")), forwarded)
+        except (httpx.HTTPError, ValueError, TypeError) as error:  # any answer not in gluetun's shape
             raise ProbeFailure(f"control server {base}: {error}") from None
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    if not isinstance(body, dict):
+        raise ValueError(f"{response.url.path} answered {response.text[:80]!r}, not a JSON object")
+    return body
