@@ -32,8 +32,11 @@ class ProbeFailure(Exception):
 
 
 class HttpProbes:
-    def __init__(self) -> None:
-        self._client = httpx.AsyncClient(timeout=PROBE_TIMEOUT_S)
+    def __init__(self, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+        # No cap on connections: the health loop probes every engine at once, and a probe queued behind
+        # httpx's default 100 would spend its timeout waiting for a connection and fail a healthy engine.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
+        self._client = httpx.AsyncClient(timeout=timeout_s, limits=limits)
 
     async def engine_answers(self, host: str, port: int) -> bool:
         try:

@@ -74,3 +74,30 @@ async def test_a_well_formed_control_server_is_read() -> None:
     finally:
         await probes.close()
     assert (report.status, report.forwarded_port) == ("running", 5914)
+
+
+async def test_healthy_engines_answer_while_more_than_a_pool_of_engines_hang() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+    held = asyncio.Event()
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # accept, never answer
+        if len(accepted) == 100:
+            held.set()
+
+    hung = await asyncio.start_server(hang, "127.0.0.1", 0, backlog=512)
+    hung_port = hung.sockets[0].getsockname()[1]
+    probes = HttpProbes(timeout_s=0.5)
+    try:
+        async with hung, http_server(lambda path: (200, b'{"result": {"version": "3.2"}}')) as healthy:
+            hanging = [
+                asyncio.ensure_future(probes.engine_answers("127.0.0.1", hung_port)) for _ in range(200)
+            ]
+            await held.wait()  # 100 connections held: httpx's default pool is now full
+            answers = await asyncio.gather(*(probes.engine_answers("127.0.0.1", healthy) for _ in range(3)))
+            assert answers == [True, True, True]
+            assert not any(await asyncio.gather(*hanging))
+    finally:
+        await probes.close()
+        for writer in accepted:
+            writer.close()
