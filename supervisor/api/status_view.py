@@ -8,10 +8,9 @@ from typing import Literal
 import msgspec
 
 from supervisor.core.breaker import BreakerState
+from supervisor.core.capacity import BlockCode, ProvisioningBlocked
 from supervisor.core.health import HealthStatus
 from supervisor.service import Supervisor
-
-BlockCodeName = Literal["max_capacity", "vpn_disconnected", "circuit_breaker"]
 
 
 class EngineCounts(msgspec.Struct):
@@ -44,7 +43,7 @@ class VpnSummary(msgspec.Struct):
 
 class BlockedDetail(msgspec.Struct):
     error: Literal["provisioning_blocked"]
-    code: BlockCodeName
+    code: BlockCode
     message: str
     recovery_eta_seconds: int
     can_retry: bool
@@ -53,9 +52,9 @@ class BlockedDetail(msgspec.Struct):
 
 class Provisioning(msgspec.Struct):
     can_provision: bool
-    circuit_breaker_state: Literal["closed", "open", "half_open"]
+    circuit_breaker_state: BreakerState
     last_failure: str | None
-    blocked_reason: BlockCodeName | None
+    blocked_reason: BlockCode | None
     blocked_reason_details: BlockedDetail | None
 
 
@@ -99,12 +98,23 @@ def orchestrator_status(supervisor: Supervisor) -> OrchestratorStatus:
         ),
         provisioning=Provisioning(
             can_provision=refusal is None,
-            circuit_breaker_state=state.breaker.state.value,
+            circuit_breaker_state=state.breaker.state,
             last_failure=state.breaker.last_failure,
-            blocked_reason=refusal.code.value if refusal else None,
-            blocked_reason_details=msgspec.convert(refusal.detail(), BlockedDetail) if refusal else None,
+            blocked_reason=refusal.code if refusal else None,
+            blocked_reason_details=_blocked_detail(refusal) if refusal else None,
         ),
         timestamp=state.clock.now(),
+    )
+
+
+def _blocked_detail(refusal: ProvisioningBlocked) -> BlockedDetail:
+    return BlockedDetail(
+        "provisioning_blocked",
+        refusal.code,
+        refusal.message,
+        refusal.recovery_eta_seconds,
+        refusal.can_retry,
+        refusal.should_wait,
     )
 
 
