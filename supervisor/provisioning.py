@@ -58,6 +58,7 @@ class Provisioner:
             self._state.pool.release(slot)
             self._state.pending -= 1
             raise
+        self._state.breaker.begin()  # nothing refused it: in half-open, this provision is the one trial
         if forwarded:
             self._forwarding.add(slot.vpn)
         # Shielded: a client hanging up must not leave a container running with its port unrecorded.

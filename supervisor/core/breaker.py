@@ -1,17 +1,16 @@
 """A circuit breaker on provisioning: after repeated Docker failures, stop trying for a while.
 
 Closed -> open after `threshold` consecutive failures; open -> half-open once `recovery_timeout` has passed.
-Half-open lets one trial provision through: the `allows()` that answers yes claims it, and every other is
-refused until the trial ends; a success closes the breaker, a failure opens it again. A trial that never
-reports back (the provision was refused or abandoned after the check) is given up after another
-`recovery_timeout`, so the breaker cannot stay shut for good.
+Half-open lets one trial provision through: `allows()` only asks (a status query may call it freely), and
+the provision that goes ahead claims the trial with `begin()`; every other is refused until the trial
+ends. A success closes the breaker, a failure opens it again. A trial that never reports back (the
+provision was abandoned after it began) is given up after another `recovery_timeout`, so the breaker
+cannot stay shut for good.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 
 from supervisor.core.clock import Clock
@@ -33,7 +32,6 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_since: float | None = None  # when the half-open trial was let through
-        self._observing = False
         self.last_failure: str | None = None
 
     @property
@@ -45,24 +43,16 @@ class CircuitBreaker:
         return BreakerState.open
 
     def allows(self) -> bool:
-        """Whether a provision may go ahead; in half-open, a yes claims the one trial (see `observing`)."""
+        """Whether a provision may go ahead now. Only asks: nothing changes."""
         state = self.state
-        if state is BreakerState.closed:
-            return True
-        if state is BreakerState.open or self._trial_in_flight():
-            return False
-        if not self._observing:
-            self._trial_since = self._clock.monotonic()
-        return True
+        return state is BreakerState.closed or (
+            state is BreakerState.half_open and not self._trial_in_flight()
+        )
 
-    @contextmanager
-    def observing(self) -> Iterator[None]:
-        """Within this block `allows()` answers without claiming the trial (a status query)."""
-        self._observing = True
-        try:
-            yield
-        finally:
-            self._observing = False
+    def begin(self) -> None:
+        """A provision that `allows()` let through goes ahead: in half-open it is the one trial."""
+        if self.state is BreakerState.half_open:
+            self._trial_since = self._clock.monotonic()
 
     def recovery_eta_seconds(self) -> int:
         if self._opened_at is None:

@@ -24,27 +24,36 @@ def test_half_open_lets_one_trial_through_until_it_ends() -> None:
     clock = ManualClock()
     breaker = opened(clock)
     assert breaker.allows()
+    breaker.begin()
     assert not breaker.allows() and not breaker.allows()  # the trial is under way
     assert breaker.recovery_eta_seconds() == 1
     breaker.record_failure("still broken")  # the trial failed: open for another timeout
     assert breaker.state is BreakerState.open and not breaker.allows()
     clock.advance(60)
-    assert breaker.allows() and not breaker.allows()
+    assert breaker.allows()
+    breaker.begin()
+    assert not breaker.allows()
     breaker.record_success()  # the trial worked: closed, everyone goes through
     assert breaker.state is BreakerState.closed and breaker.allows() and breaker.allows()
 
 
-def test_asking_while_observing_does_not_claim_the_trial() -> None:
+def test_asking_does_not_claim_the_trial() -> None:
     breaker = opened(ManualClock())
-    with breaker.observing():
-        assert breaker.allows() and breaker.allows()
-    assert breaker.allows() and not breaker.allows()
+    assert breaker.allows() and breaker.allows() and breaker.allows()
+    breaker.begin()
+    assert not breaker.allows()
+
+
+def test_begin_outside_half_open_changes_nothing() -> None:
+    breaker = CircuitBreaker(ManualClock(), threshold=1, recovery_timeout_s=60)
+    breaker.begin()
+    assert breaker.allows() and breaker.state is BreakerState.closed
 
 
 def test_a_trial_that_never_reports_back_is_given_up_after_the_recovery_timeout() -> None:
     clock = ManualClock()
     breaker = opened(clock)
-    assert breaker.allows()  # claimed, then the provision was abandoned before reaching Docker
+    breaker.begin()  # claimed, then the provision was abandoned before reaching Docker
     clock.advance(59)
     assert not breaker.allows()
     clock.advance(1)
