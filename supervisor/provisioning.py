@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ from supervisor.store import Store
 from supervisor.streams import end_engine_streams
 
 log = logging.getLogger("supervisor.provisioning")
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -222,12 +225,19 @@ class Provisioner:
 
 
 def _check_request(request: ProvisionRequest) -> None:
-    for key in request.labels:
+    """Refuse what Docker would refuse: a bad request must not count as a Docker failure in the breaker."""
+    for key, value in request.labels.items():
         if key.startswith((label.PREFIX + ".", "com.docker.")):
             raise InvalidInput(
                 f"labels.{key}", "this label is set by the supervisor and cannot be overridden"
             )
-    for key in request.env:
+        if not key.strip() or "\0" in key or "\0" in value:
+            raise InvalidInput(f"labels.{key}", "a label key must be non-empty and neither may hold a NUL")
+    for key, value in request.env.items():
+        if not _ENV_NAME.fullmatch(key) or "\0" in value:
+            raise InvalidInput(
+                f"env.{key}", "a variable name is letters, digits and _ (not first a digit); no NUL in values"
+            )
         if key in PORT_ENVIRONMENT:
             raise InvalidInput(
                 f"env.{key}", "the engine's ports are set by the supervisor from the stack settings"
