@@ -44,7 +44,7 @@ from supervisor.stack_settings import STANDALONE_CONTAINER_HTTP_PORT, StackSetti
 
 TEST_DOCKERD = ROOT / "scripts" / "test-dockerd"
 N = 20
-FIRST_PORT = 47200
+FIRST_PORT = 27200
 STATE_ENGINES = 500
 STATE_FIRST_PORT = 50000
 CLIENTS = 200

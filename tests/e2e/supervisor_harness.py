@@ -4,8 +4,9 @@ VPN stack needs, and `ace-supervisor serve` as a host subprocess (so a test can 
 Everything a test makes here carries the bench labels, and the supervisor is told its compose project is
 the bench name, so the engines it creates carry `com.docker.compose.project=<bench name>`: the bench
 fixtures' clean-up finds them all (tests assert that every engine carries that label).
-Host ports: engines from 47000 up, supervisors in 18000-18999, all bound to 127.0.0.1, away from the
-shipped profiles' 8000 and 40000-40019.
+Host ports: engines from 27000 up, supervisors in 18000-18999, all bound to 127.0.0.1, away from the
+shipped profiles' 8000 and 19000-19019, and below Linux's ephemeral range (32768-60999), so that no
+outgoing connection can hold one of them.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def stack_for(
         settings = harness.stack_settings(workdir, name, mode, first_port, **profile)
         for ports in settings.published_engine_ranges().values():
             taken = [port for port in ports.ports() if not harness.port_is_free(port)]
-            assert not taken, f"host ports {taken} are in use; these tests need 47000-47199 free"
+            assert not taken, f"host ports {taken} are in use; these tests need 27000-27199 free"
         network = harness.make_network(docker_client, name, bench_labels)
         extra = harness.start_gluetuns(docker_client, settings, bench_cleanup, network, bench_labels)
         supervisor = harness.SupervisorProcess(
@@ -81,7 +81,7 @@ def assert_cleanup_finds(
 
 
 @pytest.mark.parametrize(
-    ("mode", "first_port"), [("standalone", 47000), ("single", 47020), ("redundant", 47040)]
+    ("mode", "first_port"), [("standalone", 27000), ("single", 27020), ("redundant", 27040)]
 )
 def test_acexy_lifecycle_on_real_containers(
     stack_for: Any, docker_client: docker.DockerClient, bench_cleanup: str, mode: str, first_port: int
@@ -171,7 +171,7 @@ async def _burst(url: str, count: int, timeout: float) -> list[httpx.Response | 
 def test_100_concurrent_provisions_start_exactly_max_real_engines(
     stack_for: Any, docker_client: docker.DockerClient, bench_cleanup: str
 ) -> None:
-    supervisor = stack_for("standalone", 47100, ports=30, max_replicas=20)
+    supervisor = stack_for("standalone", 27100, ports=30, max_replicas=20)
     with harness.running_supervisor(supervisor):
         started = time.monotonic()
         answers = asyncio.run(_burst(supervisor.url, 100, timeout=60))
@@ -200,7 +200,7 @@ def test_100_concurrent_provisions_start_exactly_max_real_engines(
 def test_sigkill_during_a_burst_then_restart_adopts_every_engine(
     stack_for: Any, docker_client: docker.DockerClient, bench_cleanup: str
 ) -> None:
-    supervisor = stack_for("standalone", 47140, ports=30, max_replicas=20)
+    supervisor = stack_for("standalone", 27140, ports=30, max_replicas=20)
     supervisor.start()
 
     async def burst_then_kill() -> list[httpx.Response | Exception]:
@@ -251,7 +251,7 @@ def test_sigkill_during_a_burst_then_restart_adopts_every_engine(
 def test_an_engine_that_never_answers_is_rolled_back_with_the_reason(
     stack_for: Any, docker_client: docker.DockerClient
 ) -> None:
-    supervisor = stack_for("standalone", 47180, ports=5, max_replicas=5, startup_timeout_s=3)
+    supervisor = stack_for("standalone", 27180, ports=5, max_replicas=5, startup_timeout_s=3)
     with harness.running_supervisor(supervisor), supervisor.client() as client:
         _, answer = provision(client, env={"STANDIN_FAULT": "hang"})  # the stand-in never answers
         assert answer.status_code == 200, answer.text

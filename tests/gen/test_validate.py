@@ -42,14 +42,14 @@ def _networks_beside_network_mode(d: dict[str, Any]) -> None:
 
 
 def _shrink_published(d: dict[str, Any]) -> None:
-    d["services"]["gluetun-2"]["ports"] = ["40010-40015:40010-40015"]
+    d["services"]["gluetun-2"]["ports"] = ["19010-19015:19010-19015"]
 
 
 def _overlap_ranges(d: dict[str, Any]) -> None:
-    d["services"]["gluetun-2"]["ports"] = ["40005-40019:40005-40019"]
+    d["services"]["gluetun-2"]["ports"] = ["19005-19019:19005-19019"]
 
     def change(s: dict[str, Any]) -> None:
-        s["vpns"][1]["engine_ports"]["http"] = {"first": 40005, "last": 40019}
+        s["vpns"][1]["engine_ports"]["http"] = {"first": 19005, "last": 19019}
 
     set_settings(d, change)
 
@@ -81,7 +81,7 @@ def _bad_port(d: dict[str, Any]) -> None:
 
 
 def _standalone_port_clash(d: dict[str, Any]) -> None:
-    d["services"]["supervisor"]["ports"] = ["40005:8000"]
+    d["services"]["supervisor"]["ports"] = ["19005:8000"]
 
 
 CASES: dict[str, tuple[str, Edit, list[str]]] = {
@@ -99,14 +99,14 @@ CASES: dict[str, tuple[str, Edit, list[str]]] = {
         "redundant",
         _shrink_published,
         [
-            "service gluetun-2: ports: engine ports 40016-40019 that the supervisor may allocate",
-            '"40010-40019:',
+            "service gluetun-2: ports: engine ports 19016-19019 that the supervisor may allocate",
+            '"19010-19019:',
         ],
     ),
     "VPN ranges overlap": (
         "redundant",
         _overlap_ranges,
-        ["service gluetun-2: ports", "overlaps gluetun's 40000-40009"],
+        ["service gluetun-2: ports", "overlaps gluetun's 19000-19009"],
     ),
     "supervisor port disagrees": (
         "single",
@@ -132,7 +132,7 @@ CASES: dict[str, tuple[str, Edit, list[str]]] = {
     "standalone range taken": (
         "standalone",
         _standalone_port_clash,
-        ["service supervisor: ports: 40005 lie in the engines' range 40000-40019"],
+        ["service supervisor: ports: 19005 lie in the engines' range 19000-19019"],
     ),
 }
 
@@ -191,14 +191,14 @@ def test_check_shows_a_diff_for_drift_and_stale_stacks(run_gen: RunGen, tmp_path
     copy = tmp_path / "generated"
     shutil.copytree(GENERATED_DIR, copy)
     compose = copy / "single" / "compose.yaml"
-    compose.write_text(compose.read_text().replace('"40000-40019:40000-40019"', '"40000-40010:40000-40010"'))
+    compose.write_text(compose.read_text().replace('"19000-19019:19000-19019"', '"19000-19010:19000-19010"'))
     (copy / "old-profile").mkdir()
     result = run_gen("check", "--generated-dir", str(copy))
     assert result.exit_code == 1
-    assert '-      - "40000-40010:40000-40010"' in result.output
-    assert '+      - "40000-40019:40000-40019"' in result.output
+    assert '-      - "19000-19010:19000-19010"' in result.output
+    assert '+      - "19000-19019:19000-19019"' in result.output
     assert "old-profile: no profile renders it any more; delete it" in result.output
     assert (
-        "engine ports 40011-40019 that the supervisor may allocate behind gluetun are not published"
+        "engine ports 19011-19019 that the supervisor may allocate behind gluetun are not published"
         in result.output
     )
