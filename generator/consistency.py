@@ -104,9 +104,7 @@ def _vpn_rules(vpn: VpnSettings, service: dict[str, Any] | None, published: list
     return problems
 
 
-def _supervisor_rules(
-    settings: StackSettings, services: dict[str, Any], published: dict[str, list[Published]]
-) -> list[str]:
+def _supervisor_rules(settings: StackSettings, published: dict[str, list[Published]]) -> list[str]:
     problems = []
     expected = VPNS_PER_MODE[settings.mode]
     if len(settings.vpns) != expected:
@@ -155,7 +153,7 @@ def check_consistency(document: dict[str, Any]) -> list[str]:
                 )
     settings = _settings(document, problems)
     if settings is not None:
-        problems += _supervisor_rules(settings, services, published)
+        problems += _supervisor_rules(settings, published)
         for vpn in settings.vpns:
             problems += _vpn_rules(vpn, services.get(vpn.service), published.get(vpn.service, []))
     return list(dict.fromkeys(problems))
