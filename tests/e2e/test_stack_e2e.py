@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.images import ENGINE_IMAGES, GLUETUN_IMAGE, SUPERVISOR_IMAGE
+from bench.images import ENGINE_IMAGES, GLUETUN_IMAGE, ROOT, SUPERVISOR_IMAGE
 from ruamel.yaml import YAML
 
 from generator.render import render_profile, shipped_profiles, write
@@ -55,21 +56,15 @@ def wait_json(url: str, deadline_s: float = 30) -> Any:
     raise AssertionError(f"{url} did not answer 200 within {deadline_s} s (last: {last})")
 
 
-def write_env(directory: Path) -> dict[str, str]:
-    """A .env from .env.example: a random value for every key, and empty gluetun provider files."""
-    values: dict[str, str] = {}
-    for line in (directory / ".env.example").read_text().splitlines():
+def write_env(directory: Path) -> None:
+    """The .env `just up` makes (scripts/ensure-env.py, fresh random keys), and empty provider files."""
+    ensure_env = [sys.executable, str(ROOT / "scripts" / "ensure-env.py"), str(directory)]
+    subprocess.run(ensure_env, capture_output=True, check=False)  # writes .env; says which files are missing
+    for line in (directory / ".env").read_text().splitlines():
         match = ENV_LINE.match(line)
-        if not match:
-            continue
-        name, default = match.groups()
-        if name.endswith("_ENV_FILE"):
-            (directory / default).write_text("# the gluetun stand-in needs no provider settings\n")
-            values[name] = default
-        else:
-            values[name] = secrets.token_hex(16)
-    (directory / ".env").write_text("".join(f"{name}={value}\n" for name, value in values.items()))
-    return values
+        if match and match.group(1).endswith("_ENV_FILE"):
+            (directory / match.group(2)).write_text("# the gluetun stand-in needs no provider settings\n")
+    subprocess.run(ensure_env, capture_output=True, check=True)
 
 
 def write_override(directory: Path, compose: dict[str, Any], docker_host: str) -> Path:
