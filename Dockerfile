@@ -4,6 +4,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY generator ./generator
 COPY supervisor ./supervisor
+COPY templates ./templates
+COPY profiles ./profiles
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir .
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1
 EXPOSE 8000

@@ -26,6 +26,10 @@ from supervisor.stack_settings import (
 # Ports gluetun itself listens on inside its namespace; engines sharing it must keep off them.
 GLUETUN_INTERNAL_PORTS = {53: "DNS", 8388: "Shadowsocks", 8888: "HTTP proxy", 9999: "health server"}
 
+# Linux's default ephemeral range (net.ipv4.ip_local_port_range): the kernel gives these ports to outgoing
+# connections, so one of them may be held when compose publishes it ("port is already allocated").
+EPHEMERAL_PORTS = PortRange(first=32768, last=60999)
+
 
 class VpnService(Frozen):
     """What only the compose file needs about one gluetun (its ports live in the settings)."""
@@ -36,8 +40,16 @@ class VpnService(Frozen):
     env_file_env: str
 
 
+class SupervisorService(Frozen):
+    """What only the compose file needs about the supervisor: its image and the Docker it manages."""
+
+    image: str
+    docker_socket: str  # the host path mounted at the supervisor's /var/run/docker.sock
+
+
 class Plan(Frozen):
     settings: StackSettings
+    supervisor: SupervisorService
     vpn_services: tuple[VpnService, ...] = ()
 
 
@@ -166,6 +178,45 @@ def _check_singles(profile: Profile, claims: list[_Claim], problems: list[str]) 
                 )
 
 
+def _check_ephemeral(profile: Profile, claims: list[_Claim], problems: list[str]) -> None:
+    singles = [(PortRange(first=profile.ports.supervisor, last=profile.ports.supervisor), "ports.supervisor")]
+    singles += [
+        (PortRange(first=vpn.control_port, last=vpn.control_port), f"vpns[{index}].control_port")
+        for index, vpn in enumerate(profile.vpns)
+    ]
+    for ports, field in [*((c.ports, c.field) for c in claims), *singles]:
+        if ports.overlaps(EPHEMERAL_PORTS):
+            problems.append(
+                f"{field}: {ports} reaches into Linux's ephemeral ports {EPHEMERAL_PORTS}, which the kernel "
+                "lends to outgoing connections, so `docker compose up` may find one taken; move it below "
+                f"{EPHEMERAL_PORTS.first} (the shipped engine range is 19000-19019)"
+            )
+
+
+def _check_control_ports(profile: Profile, problems: list[str]) -> None:
+    for index, vpn in enumerate(profile.vpns):
+        if vpn.control_port in GLUETUN_INTERNAL_PORTS:
+            problems.append(
+                f"vpns[{index}].control_port: {vpn.control_port} is gluetun's own "
+                f"{GLUETUN_INTERNAL_PORTS[vpn.control_port]} port; use another, such as the default 8000"
+            )
+
+
+def _check_variables(profile: Profile, problems: list[str]) -> None:
+    """Every .env variable of the stack names one thing: a shared name would hand one secret to two uses."""
+    owners: dict[str, str] = {profile.supervisor.api_key_env: "supervisor.api_key_env"}
+    for index, vpn in enumerate(profile.vpns):
+        for variable, field in (
+            (vpn.api_key_env, f"vpns[{index}].control_api_key_env"),
+            (vpn.env_file_env, f"vpns[{index}].name (its {vpn.env_file_env})"),
+        ):
+            owner = owners.setdefault(variable, field)
+            if owner != field:
+                problems.append(
+                    f"{field}: the variable {variable} is already {owner}'s; give each its own variable"
+                )
+
+
 def build_plan(profile: Profile, profile_name: str, source: str) -> Plan:
     problems: list[str] = []
     expected_vpns = VPNS_PER_MODE[profile.mode]
@@ -203,6 +254,9 @@ def build_plan(profile: Profile, profile_name: str, source: str) -> Plan:
         _check_capacity(profile, [(p.http, c[0].field) for _v, p, c in vpn_ports], problems)
     _check_overlaps(claims, problems)
     _check_singles(profile, claims, problems)
+    _check_ephemeral(profile, claims, problems)
+    _check_control_ports(profile, problems)
+    _check_variables(profile, problems)
     if problems:
         raise PlanError(source, list(dict.fromkeys(problems)))
 
@@ -235,4 +289,5 @@ def build_plan(profile: Profile, profile_name: str, source: str) -> Plan:
         )
         for vpn in profile.vpns
     )
-    return Plan(settings=settings, vpn_services=services)
+    supervisor = SupervisorService(image=profile.supervisor.image, docker_socket=profile.docker.socket)
+    return Plan(settings=settings, supervisor=supervisor, vpn_services=services)

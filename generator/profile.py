@@ -11,13 +11,23 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
 
 from generator.errors import UserError
-from generator.yaml_io import load_yaml_file
+from generator.fields import (
+    EnvName,
+    HostIp,
+    ImageRef,
+    PinnedImageRef,
+    RelativePath,
+    ServiceName,
+    SocketPath,
+    StackName,
+    reserved_env_problem,
+)
+from generator.paths import SHIPPED_PROFILES_DIR
+from generator.yaml_io import excerpt, load_yaml_file
 from supervisor.stack_settings import Mode, Port, PortRange, PortStyle, ReplicaSettings, TimingSettings
-
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"  # a compose project / service name
 
 
 class Strict(BaseModel):
@@ -42,7 +52,7 @@ GLUETUN_IMAGE = "qmcgaw/gluetun:v3.41.1"
 
 class EngineProfile(Strict):
     variant: EngineVariant | None = EngineVariant.krinkuto11
-    image: str | None = Field(default=None, description="overrides the variant's image")
+    image: ImageRef | None = Field(default=None, description="overrides the variant's image")
     port_style: PortStyle | None = Field(default=None, description="overrides the variant's port passing")
 
     @model_validator(mode="after")
@@ -61,16 +71,29 @@ class EngineProfile(Strict):
 
 class PortsProfile(Strict):
     engine_http: PortRange = Field(description="host ports for engine HTTP APIs, split between VPNs")
-    https_offset: int = Field(default=1000, description="engine HTTPS port = HTTP port + this (VPN modes)")
-    p2p_offset: int = Field(default=2000, description="engine P2P port = HTTP port + this (VPN modes)")
+    https_offset: StrictInt = Field(
+        default=1000, description="engine HTTPS port = HTTP port + this (VPN modes)"
+    )
+    p2p_offset: StrictInt = Field(default=2000, description="engine P2P port = HTTP port + this (VPN modes)")
     supervisor: Port = 8000
-    host_ip: str | None = Field(
+    host_ip: HostIp | None = Field(
         default=None, description="host address published ports bind to; unset means every address"
     )
 
 
+SUPERVISOR_IMAGE = "acestream-orchestrator-supervisor:local"
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
 class SupervisorProfile(Strict):
-    api_key_env: str = Field(default="SUPERVISOR_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    api_key_env: EnvName = "SUPERVISOR_API_KEY"
+    image: ImageRef = Field(default=SUPERVISOR_IMAGE, description="the supervisor's image")
+
+
+class DockerProfile(Strict):
+    socket: SocketPath = Field(
+        default=DOCKER_SOCKET, description="the host's Docker socket the supervisor manages engines through"
+    )
 
 
 def _env_name(name: str) -> str:
@@ -78,19 +101,23 @@ def _env_name(name: str) -> str:
 
 
 class VpnProfile(Strict):
-    name: str = Field(pattern=NAME_PATTERN)
-    image: str = GLUETUN_IMAGE
-    env_file: str | None = Field(default=None, description="provider settings; default ./<name>.env")
-    port_forwarding: bool = False
+    name: ServiceName
+    image: PinnedImageRef = GLUETUN_IMAGE
+    env_file: RelativePath | None = Field(default=None, description="provider settings; default ./<name>.env")
+    port_forwarding: StrictBool = False
     control_port: Port = 8000
-    control_api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    control_api_key_env: EnvName | None = None
     engine_http: PortRange | None = Field(default=None, description="this VPN's share of ports.engine_http")
 
     @model_validator(mode="after")
-    def _pinned(self) -> VpnProfile:
-        tag = self.image.rsplit(":", 1)[1] if ":" in self.image.rsplit("/", 1)[-1] else ""
-        if tag in ("", "latest"):
-            raise ValueError(f"pin the gluetun image to a version, for example {GLUETUN_IMAGE!r}")
+    def _derived_names(self) -> VpnProfile:
+        derived = [self.env_file_env] + ([] if self.control_api_key_env else [self.api_key_env])
+        for variable in derived:
+            problem = reserved_env_problem(variable)
+            if problem:
+                raise ValueError(
+                    f"name {self.name!r} makes the variable {variable}, but {problem}; rename the VPN"
+                )
         return self
 
     @property
@@ -108,17 +135,24 @@ class VpnProfile(Strict):
 
 
 class Profile(Strict):
-    stack: str = Field(pattern=NAME_PATTERN, description="the compose project name")
+    stack: StackName = Field(description="the compose project name")
     mode: Mode
     engine: EngineProfile = EngineProfile()
     replicas: ReplicaSettings = ReplicaSettings()
     timings: TimingSettings = TimingSettings()
     ports: PortsProfile
     supervisor: SupervisorProfile = SupervisorProfile()
-    vpns: list[VpnProfile] = []
+    docker: DockerProfile = DockerProfile()
+    vpns: list[VpnProfile] = Field(default=[], max_length=8)
+
+
+# `extends: builtin:NAME` names a profile shipped with gen (profiles/NAME.yaml in the package).
+BUILTIN_PREFIX = "builtin:"
+MAX_EXTENDS = 8
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Key-by-key merge, the override winning; each key of the override is visited once (linear time)."""
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
@@ -128,36 +162,64 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _parent_path(path: Path, parent: object) -> Path:
+    if not isinstance(parent, str) or not parent or "\n" in parent:
+        raise UserError(
+            f"{path}: extends: must be a file path relative to the profile or {BUILTIN_PREFIX}NAME, "
+            f"got {excerpt(parent)}"
+        )
+    if parent.startswith(BUILTIN_PREFIX):
+        name = parent.removeprefix(BUILTIN_PREFIX).removesuffix(".yaml")
+        candidate = SHIPPED_PROFILES_DIR / f"{name}.yaml"
+        if not re.fullmatch(r"[a-z0-9_][a-z0-9_-]*", name) or not candidate.is_file():
+            shipped = ", ".join(sorted(p.stem for p in SHIPPED_PROFILES_DIR.glob("*.yaml")))
+            raise UserError(f"{path}: extends: no shipped profile {excerpt(name)}; choose one of: {shipped}")
+        return candidate
+    resolved = (path.parent / parent).resolve()
+    if not resolved.is_file():
+        raise UserError(
+            f"{path}: extends: {excerpt(parent)} not found (looked for {excerpt(str(resolved), 120)})"
+        )
+    return resolved
+
+
 def _load_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))
         raise UserError(f"{path}: extends: loops back on itself ({chain}); remove one of the extends")
+    if len(seen) >= MAX_EXTENDS:
+        raise UserError(f"{path}: extends: more than {MAX_EXTENDS} profiles deep; flatten the chain")
     data = load_yaml_file(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: a profile must be a YAML mapping of keys, got {type(data).__name__}")
-    parent = data.pop("extends", None)
-    if parent is None:
+    if "extends" not in data:
         return data
-    if not isinstance(parent, str):
-        raise UserError(f"{path}: extends: must be a file path relative to the profile, got {parent!r}")
-    parent_path = (path.parent / parent).resolve()
-    if not parent_path.is_file():
-        raise UserError(f"{path}: extends: {parent!r} not found (looked for {parent_path})")
-    return _merge(_load_raw(parent_path, (*seen, path)), data)
+    parent = data.pop("extends")
+    return _merge(_load_raw(_parent_path(path, parent), (*seen, path)), data)
 
 
 def format_validation_error(source: str, error: ValidationError) -> str:
     """One line per problem: the field path, what is wrong, and for unknown keys which are allowed."""
     lines = [f"{source}: invalid profile"]
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"]
+        where = _field_path(item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = f"unknown key; allowed here: {', '.join(_allowed_keys(item['loc']))}"
         elif item["type"] == "missing":
             message = "required; add it to the profile"
+        elif item["type"] != "value_error":  # our own messages quote the value already
+            message = f"{message} (got {excerpt(item.get('input'))})"
         lines.append(f"  {where}: {message}")
     return "\n".join(lines)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    """("vpns", 0, "image") -> "vpns[0].image", as the docs and the plan's messages write fields."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
 
 
 def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:

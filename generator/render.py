@@ -1,19 +1,36 @@
-"""Plan -> files. Jinja2 writes the text, ruamel.yaml re-emits it, so output is stable and parseable."""
+"""Plan -> files. The template alone decides the structure of the compose file; values only fill it.
+
+Jinja2 renders the template with every `{{ expression }}` replaced by an opaque token (its `finalize`
+hook), ruamel.yaml parses that text, and only then each token is swapped, in the parsed document, for its
+value. A value therefore lands as exactly one scalar (or key) wherever the template put its token,
+whatever characters it holds: no profile value can add a key, a service or a line. ruamel.yaml then
+emits the document, quoting what needs quoting, so output is stable and parseable.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import LiteralScalarString, ScalarString
 
 from generator.errors import UserError
-from generator.paths import COMPOSE_FILE, ENV_EXAMPLE_FILE, GENERATED_DIR, PROFILES_DIR, ROOT, TEMPLATES_DIR
+from generator.fields import SOCKET_VARIABLE
+from generator.paths import COMPOSE_FILE, ENV_EXAMPLE_FILE, SOURCE_ROOT, TEMPLATES_DIR
 from generator.plan import Plan, build_plan
 from generator.profile import load_profile
-from generator.yaml_io import dump_yaml, load_yaml_text
+from generator.stack_dir import StackDir, printable
+from generator.yaml_io import dump_yaml, excerpt, load_yaml_text
 from supervisor.stack_settings import SETTINGS_CONFIG_NAME, SETTINGS_PATH_IN_CONTAINER, PortRange
+
+DOCKER_SOCKET_IN_CONTAINER = "/var/run/docker.sock"
+_TOKEN = re.compile(r"__gen_value_(\d+)__")
 
 
 @dataclass(frozen=True)
@@ -25,77 +42,141 @@ class Rendered:
     files: dict[str, str]
 
 
-def resolve_profile(name: str) -> tuple[str, Path]:
-    """A profile is a name in profiles/ or a path to a file; returns (name, path)."""
-    candidate = Path(name)
-    if candidate.suffix in (".yaml", ".yml") or os.sep in name:
-        if not candidate.is_file():
-            raise UserError(f"profile file {name!r} not found")
-        return candidate.stem, candidate
-    path = PROFILES_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise UserError(
-            f"no profile {name!r}; choose one of: {', '.join(shipped_profiles())}, or give a path"
-        )
-    return name, path
+class _Values:
+    """The values of one rendering, each standing in the template's output as a token of its own."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def token(self, value: Any) -> str:
+        self.values.append(value)
+        return f"__gen_value_{len(self.values) - 1}__"
+
+    def fill(self, scalar: Any) -> Any:
+        """The parsed scalar with its tokens replaced; a lone token becomes its value with its own type."""
+        if not isinstance(scalar, str) or "__gen_value_" not in scalar:
+            return scalar
+        whole = _TOKEN.fullmatch(scalar)
+        if whole:
+            value = self.values[int(whole.group(1))]
+            if isinstance(value, ScalarString) or not isinstance(value, str):
+                return value
+            return type(scalar)(value) if isinstance(scalar, ScalarString) else value
+        text = _TOKEN.sub(lambda m: str(self.values[int(m.group(1))]), scalar)
+        return type(scalar)(text) if isinstance(scalar, ScalarString) else text
+
+    def fill_document(self, node: Any) -> Any:
+        """Fill keys and values in place, so the template's styles (flow lists, quotes) stay."""
+        if isinstance(node, CommentedMap):
+            for index, key in enumerate(list(node.keys())):
+                value = self.fill_document(node[key])
+                new_key = self.fill(key)
+                if new_key == key:
+                    node[key] = value
+                    continue
+                if new_key in node:
+                    raise UserError(
+                        f"two entries of one mapping render the key {excerpt(new_key)}; rename one"
+                    )
+                del node[key]
+                node.insert(index, new_key, value)
+        elif isinstance(node, CommentedSeq):
+            for index, item in enumerate(node):
+                node[index] = self.fill_document(item)
+        else:
+            return self.fill(node)
+        return node
 
 
-def shipped_profiles() -> list[str]:
-    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml") if not p.name.startswith("_"))
+_DOTENV_SAFE = re.compile(r"^[A-Za-z0-9._/@+:-]*$")
 
 
-def _environment() -> jinja2.Environment:
+def _dotenv_value(value: Any) -> str:
+    """A value in .env.example: only what a dotenv line holds unquoted, unchanged (the profile checked it)."""
+    text = str(value)
+    if not _DOTENV_SAFE.fullmatch(text):
+        raise UserError(f"{excerpt(text)} cannot be written into .env.example; it needs quoting")
+    return text
+
+
+def _environment(finalize: Callable[[Any], Any]) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        finalize=finalize,
     )
 
 
-def _header(source: Path, command: str) -> str:
-    try:
-        shown = source.resolve().relative_to(ROOT)
-    except ValueError:
-        shown = source
+def _header(shown_source: str, command: str) -> str:
     return (
-        f"# Generated by `{command}` from {shown}.\n"
+        f"# Generated by `{printable(command)}` from {shown_source}.\n"
         "# Do not edit by hand: edit the profile and render again (`gen check` catches drift).\n"
     )
 
 
-def render_plan(plan: Plan, profile: str, source: Path, out_dir: Path, command: str) -> Rendered:
+def _daemon_note(plan: Plan) -> str:
+    return (
+        "# The supervisor manages engines through the Docker daemon whose socket is "
+        f"{plan.supervisor.docker_socket}\n# on the host (the profile's docker.socket): start the stack with "
+        "that same daemon.\n"
+    )
+
+
+def _socket_source(socket: str) -> str:
+    variable = f"${{{SOCKET_VARIABLE}}}/"
+    if socket.startswith(variable):
+        required = f"${{{SOCKET_VARIABLE}:?set {SOCKET_VARIABLE} to rootless Docker's runtime directory}}/"
+        return required + socket.removeprefix(variable)
+    return socket
+
+
+def _build_context(out_dir: Path) -> str | None:
+    """Where compose builds the supervisor image: the source tree gen runs from, if it has one."""
+    if SOURCE_ROOT is None:
+        return None
+    target = out_dir.resolve()
+    if target.is_relative_to(SOURCE_ROOT):
+        return Path(os.path.relpath(SOURCE_ROOT, target)).as_posix()
+    return SOURCE_ROOT.as_posix()
+
+
+def render_plan(plan: Plan, profile: str, shown_source: str, out_dir: Path, command: str) -> Rendered:
     settings = plan.settings
-    host_ip = f"{settings.host_ip}:" if settings.host_ip else ""
+    host_ip = settings.host_ip
+    bind = "" if host_ip is None else (f"[{host_ip}]:" if ":" in host_ip else f"{host_ip}:")
 
     def publish(ports: PortRange | int) -> str:
         text = str(ports)
-        return f"{host_ip}{text}:{text}"
+        return f"{bind}{text}:{text}"
 
     context = {
         "plan": plan,
         "vpns": list(zip(settings.vpns, plan.vpn_services, strict=True)),
         "publish": publish,
-        "build_context": Path(os.path.relpath(ROOT, out_dir.resolve())).as_posix(),
+        "build_context": _build_context(out_dir),
+        "docker_socket": _socket_source(plan.supervisor.docker_socket),
+        "docker_socket_target": DOCKER_SOCKET_IN_CONTAINER,
         "settings_config": SETTINGS_CONFIG_NAME,
         "settings_path": SETTINGS_PATH_IN_CONTAINER,
-        "settings_json": settings.model_dump_json(indent=2),
+        "settings_json": LiteralScalarString(settings.model_dump_json(indent=2) + "\n"),
     }
-    env = _environment()
-    compose_text = env.get_template("compose.yaml.j2").render(context)
+    values = _Values()
+    compose_text = _environment(values.token).get_template("compose.yaml.j2").render(context)
     document = load_yaml_text(compose_text, f"template output for {profile}", round_trip=True)
-    header = _header(source, command)
-    compose = header + dump_yaml(document)
-    env_example = header + env.get_template("env.example.j2").render(context)
-    return Rendered(profile, out_dir, {COMPOSE_FILE: compose, ENV_EXAMPLE_FILE: env_example})
+    values.fill_document(document)
+    header = _header(shown_source, command)
+    compose = header + _daemon_note(plan) + dump_yaml(document)
+    env_text = _environment(_dotenv_value).get_template("env.example.j2").render(context)
+    return Rendered(profile, out_dir, {COMPOSE_FILE: compose, ENV_EXAMPLE_FILE: header + env_text})
 
 
-def render_profile(name: str, out_dir: Path | None = None, command: str | None = None) -> Rendered:
-    profile_name, path = resolve_profile(name)
-    profile = load_profile(path)
-    plan = build_plan(profile, profile_name, str(path))
-    target = out_dir or GENERATED_DIR / profile_name
-    return render_plan(plan, profile_name, path, target, command or f"gen render --profile {profile_name}")
+def render_profile(stack: StackDir, given: str, out_dir: Path | None = None) -> Rendered:
+    name, path = stack.resolve_profile(given)
+    plan = build_plan(load_profile(path), name, stack.shown(path))
+    target = out_dir if out_dir is not None else stack.generated / name
+    return render_plan(plan, name, stack.shown(path), target, f"gen render --profile {name}")
 
 
 def write(rendered: Rendered) -> list[Path]:

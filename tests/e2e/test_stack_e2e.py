@@ -26,7 +26,8 @@ import pytest
 from bench.images import ENGINE_IMAGES, GLUETUN_IMAGE, ROOT, SUPERVISOR_IMAGE
 from ruamel.yaml import YAML
 
-from generator.render import render_profile, shipped_profiles, write
+from generator.render import render_profile, write
+from generator.stack_dir import StackDir
 
 pytestmark = pytest.mark.docker
 
@@ -85,12 +86,12 @@ def write_override(directory: Path, compose: dict[str, Any], docker_host: str) -
     return override
 
 
-@pytest.mark.parametrize("profile", shipped_profiles())
+@pytest.mark.parametrize("profile", StackDir(ROOT).profile_names())
 def test_rendered_stack_comes_up_healthy_and_goes_away(
     profile, fixed_host_ports, tmp_path, compose_project, docker_client, docker_host, bench_labels
 ):
     directory = tmp_path / profile
-    write(render_profile(profile, out_dir=directory))
+    write(render_profile(StackDir(ROOT), profile, out_dir=directory))
     compose = YAML(typ="safe").load((directory / "compose.yaml").read_text())
     settings = json.loads(compose["configs"]["supervisor-settings"]["content"])
     write_env(directory)

@@ -15,11 +15,21 @@ from generator.cli import cli
 RunGen = Callable[..., Result]
 WriteProfile = Callable[..., Path]
 
+REPO = Path(__file__).resolve().parents[2]  # the clone: its profiles/ and generated/ are the shipped stacks
+GENERATED_DIR = REPO / "generated"
+
+
+def gen_in(directory: Path, *args: str) -> Result:
+    """`gen -C DIRECTORY ARGS...` in process, as a user in that stack directory runs it."""
+    return CliRunner().invoke(cli, ["-C", str(directory), *args], prog_name="gen")
+
 
 @pytest.fixture
 def run_gen() -> RunGen:
+    """`gen` run in the repository, the stack directory of the shipped profiles."""
+
     def run(*args: str) -> Result:
-        return CliRunner().invoke(cli, list(args), prog_name="gen")
+        return gen_in(REPO, *args)
 
     return run
 

@@ -41,12 +41,12 @@ BAD = {
     ),
     "range smaller than max": (
         changed(STANDALONE, replicas={"max": 25}),
-        ["ports.engine_http: 41000-41019 gives 20 ports", "replicas.max is 25", "41000-41024"],
+        ["ports.engine_http: 11000-11019 gives 20 ports", "replicas.max is 25", "11000-11024"],
     ),
     "redundant split too small": (
         changed(REDUNDANT, replicas={"max": 12}),
         [
-            "ports.engine_http: 41000-41009 gives 10 ports",
+            "ports.engine_http: 11000-11009 gives 10 ports",
             "each VPN must hold every engine",
             "at least 24 ports",
         ],
@@ -55,16 +55,16 @@ BAD = {
         changed(
             REDUNDANT,
             replicas={"max": 5},
-            vpns=[{"name": "a", "engine_http": "41000-41009"}, {"name": "b", "engine_http": "41005-41014"}],
+            vpns=[{"name": "a", "engine_http": "11000-11009"}, {"name": "b", "engine_http": "11005-11014"}],
         ),
-        ["vpns[0].engine_http: 41000-41009 overlaps vpns[1].engine_http 41005-41014 in the host"],
+        ["vpns[0].engine_http: 11000-11009 overlaps vpns[1].engine_http 11005-11014 in the host"],
     ),
     "explicit range outside the total": (
         changed(SINGLE, vpns=[{"name": "a", "engine_http": "50000-50019"}]),
-        ["vpns[0].engine_http: 50000-50019 lies outside ports.engine_http 41000-41019"],
+        ["vpns[0].engine_http: 50000-50019 lies outside ports.engine_http 11000-11019"],
     ),
     "some explicit ranges only": (
-        changed(REDUNDANT, vpns=[{"name": "a", "engine_http": "41000-41009"}, {"name": "b"}]),
+        changed(REDUNDANT, vpns=[{"name": "a", "engine_http": "11000-11009"}, {"name": "b"}]),
         ["vpns[].engine_http: given for some VPNs but not all"],
     ),
     "port above 65535": (
@@ -72,8 +72,8 @@ BAD = {
         ["ports.engine_http.last", "less than or equal to 65535"],
     ),
     "reversed range": (
-        changed(STANDALONE, ports={"engine_http": "41019-41000"}),
-        ["write it as 41000-41019"],
+        changed(STANDALONE, ports={"engine_http": "11019-11000"}),
+        ["write it as 11000-11019"],
     ),
     "not a range": (changed(STANDALONE, ports={"engine_http": "lots"}), ["expected a port range like"]),
     "https offset beyond 65535": (
@@ -81,17 +81,17 @@ BAD = {
         ["ports.https_offset: HTTPS ports 66000-66019", "outside 1-65535"],
     ),
     "p2p overlaps https": (
-        changed(SINGLE, ports={"engine_http": "41000-41019", "https_offset": 100, "p2p_offset": 110}),
-        ["ports.https_offset: 41100-41119 overlaps ports.p2p_offset 41110-41129", "network namespace of VPN"],
+        changed(SINGLE, ports={"engine_http": "11000-11019", "https_offset": 100, "p2p_offset": 110}),
+        ["ports.https_offset: 11100-11119 overlaps ports.p2p_offset 11110-11129", "network namespace of VPN"],
     ),
     "supervisor port inside the engines": (
-        changed(STANDALONE, ports={"engine_http": "41000-41019", "supervisor": 41005}),
-        ["ports.engine_http: 41000-41019 contains ports.supervisor 41005 in the host"],
+        changed(STANDALONE, ports={"engine_http": "11000-11019", "supervisor": 11005}),
+        ["ports.engine_http: 11000-11019 contains ports.supervisor 11005 in the host"],
     ),
     "control port inside the engines": (
-        changed(SINGLE, vpns=[{"name": "vpn-a", "control_port": 41010}]),
+        changed(SINGLE, vpns=[{"name": "vpn-a", "control_port": 11010}]),
         [
-            "ports.engine_http: 41000-41019 contains vpns[0].control_port 41010",
+            "ports.engine_http: 11000-11019 contains vpns[0].control_port 11010",
             "network namespace of VPN 'vpn-a'",
         ],
     ),
@@ -109,10 +109,10 @@ BAD = {
     ),
     "unpinned gluetun": (
         changed(SINGLE, vpns=[{"name": "a", "image": "qmcgaw/gluetun:latest"}]),
-        ["vpns.0", "pin the gluetun image to a version"],
+        ["vpns[0].image", "pin the gluetun image to a version"],
     ),
     "unknown key": (
-        changed(STANDALONE, ports={"engine_http": "41000-41019", "engnie_https": 1}),
+        changed(STANDALONE, ports={"engine_http": "11000-11019", "engnie_https": 1}),
         [
             "ports.engnie_https: unknown key; allowed here: "
             "engine_http, host_ip, https_offset, p2p_offset, supervisor"
@@ -152,7 +152,7 @@ def test_bad_profile_is_refused_with_a_clear_message(
 
 
 def test_yaml_syntax_error_names_file_and_line(run_gen: RunGen, write_profile: WriteProfile) -> None:
-    path = write_profile("stack: t\nmode: standalone\nports:\n  engine_http: [41000\n")
+    path = write_profile("stack: t\nmode: standalone\nports:\n  engine_http: [11000\n")
     result = run_gen("render", "--profile", str(path))
     assert result.exit_code == 1
     assert f"{path}:5:" in result.output and "YAML syntax error" in result.output
@@ -161,7 +161,7 @@ def test_yaml_syntax_error_names_file_and_line(run_gen: RunGen, write_profile: W
 def test_missing_profile_lists_the_shipped_ones(run_gen: RunGen) -> None:
     result = run_gen("render", "--profile", "nope")
     assert result.exit_code == 1
-    assert "no profile 'nope'; choose one of: redundant, single, standalone" in result.output
+    assert "no profile 'nope' in profiles/; choose one of: redundant, single, standalone" in result.output
 
 
 def test_missing_profile_file(run_gen: RunGen, tmp_path: Path) -> None:

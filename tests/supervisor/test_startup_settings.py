@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,67 @@ def test_healthcheck_fails_when_nothing_answers(
     monkeypatch.setenv("ACE_SUPERVISOR_PORT", "1")
     result = CliRunner().invoke(main, ["healthcheck"])
     assert result.exit_code == 1 and "unhealthy" in result.output
+
+
+POINT_AT_IT = "; point ACE_SUPERVISOR_SETTINGS at the"
+
+
+def write_bytes(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "says", "fix"),
+    [
+        (lambda tmp: tmp, "is a directory, not the settings file", POINT_AT_IT),
+        (lambda tmp: write_bytes(tmp / "s.json", b"\xff\xfe{"), "is not UTF-8 text", POINT_AT_IT),
+        (lambda tmp: write_bytes(tmp / "s.json", b"stack: yaml"), "is not JSON (expected", POINT_AT_IT),
+        (
+            lambda tmp: write_bytes(tmp / "s.json", b"[]"),
+            "file: Input should be an object",
+            "render the stack again",
+        ),
+    ],
+    ids=["directory", "not-utf8", "not-json", "not-an-object"],
+)
+@pytest.mark.parametrize("command", ["serve", "healthcheck"])
+def test_a_settings_file_that_cannot_be_read_stops_with_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make: Callable[[Path], Path],
+    says: str,
+    fix: str,
+    command: str,
+) -> None:
+    path = make(tmp_path)
+    monkeypatch.setenv("ACE_SUPERVISOR_SETTINGS", str(path))
+    assert_one_line_stop(command, f"Error: ACE_SUPERVISOR_SETTINGS: {path} ", says, fix)
+
+
+@pytest.mark.parametrize("command", ["serve", "healthcheck"])
+def test_an_unreadable_settings_file_stops_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    path = write_bytes(tmp_path / "settings.json", b"{}")
+    read_text = Path.read_text
+
+    def refuse(self: Path, *args: Any, **kwargs: Any) -> str:
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", refuse)  # as chmod 000 would, but also when tests run as root
+    monkeypatch.setenv("ACE_SUPERVISOR_SETTINGS", str(path))
+    assert_one_line_stop(
+        command, f"Error: ACE_SUPERVISOR_SETTINGS: {path} ", "not readable", "make it readable"
+    )
+
+
+def assert_one_line_stop(command: str, starts: str, says: str, fix: str) -> None:
+    """The command exits 1 with one line naming the variable, the path, the problem and the fix."""
+    result = CliRunner().invoke(main, [command], catch_exceptions=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(starts), result.output
+    assert says in lines[0] and fix in lines[0], result.output
