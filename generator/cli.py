@@ -154,7 +154,7 @@ def explain_command(ctx: click.Context, profile: str) -> None:
     stack = _stack(ctx)
     name, path = stack.resolve_profile(profile)
     shown = stack.shown(path)
-    click.echo(explain(build_plan(load_profile(path), name, shown), shown), nl=False)
+    click.echo(explain(build_plan(load_profile(path, shown), name, shown), shown), nl=False)
 
 
 @cli.command(help="Make DIR a stack directory: a profile extending the shipped one of --mode, rendered.")
@@ -170,6 +170,39 @@ def init(ctx: click.Context, target: Path, mode: str, profile: str | None) -> No
     stack = _stack(ctx)
     for path in scaffold(stack.path(target), Mode(mode), profile or mode):
         click.echo(f"wrote {printable(str(path))}")
+
+
+@cli.command(help="Render a profile, make its .env (fresh keys) when missing, then start the stack and wait.")
+@click.argument("profile", metavar="PROFILE")
+@click.option("--wait-timeout", type=click.IntRange(1), default=180, show_default=True, help="seconds")
+@click.pass_context
+def up(ctx: click.Context, profile: str, wait_timeout: int) -> None:
+    from generator.stack_env import ensure_env, format_missing
+    from generator.stack_run import Stack
+    from generator.stack_run import up as start
+
+    stack = _stack(ctx)
+    rendered = render_profile(stack, profile)
+    write(rendered)
+    report = ensure_env(rendered.out_dir)
+    if report.created:
+        click.echo(f"wrote {stack.shown(report.env_path)} with fresh random API keys (owner-only)")
+    if report.missing_files:
+        raise UserError("\n".join(format_missing(report)))
+    start(Stack.load(rendered.out_dir), click.echo, wait_timeout)
+
+
+@cli.command(help="Stop a stack: the supervisor, then the engines it made, then the rest (data kept).")
+@click.argument("profile", metavar="PROFILE")
+@click.option("--volumes", is_flag=True, help="also remove the supervisor's database volume")
+@click.pass_context
+def down(ctx: click.Context, profile: str, volumes: bool) -> None:
+    from generator.stack_run import Stack
+    from generator.stack_run import down as stop
+
+    stack = _stack(ctx)
+    name, _path = stack.resolve_profile(profile)
+    stop(Stack.load(stack.generated / name), click.echo, volumes)
 
 
 def main() -> None:

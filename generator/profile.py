@@ -11,10 +11,20 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from generator.errors import UserError
 from generator.fields import (
+    ENV_NAME_PATTERN,
     EnvName,
     HostIp,
     ImageRef,
@@ -109,16 +119,20 @@ class VpnProfile(Strict):
     control_api_key_env: EnvName | None = None
     engine_http: PortRange | None = Field(default=None, description="this VPN's share of ports.engine_http")
 
-    @model_validator(mode="after")
-    def _derived_names(self) -> VpnProfile:
-        derived = [self.env_file_env] + ([] if self.control_api_key_env else [self.api_key_env])
-        for variable in derived:
-            problem = reserved_env_problem(variable)
-            if problem:
-                raise ValueError(
-                    f"name {self.name!r} makes the variable {variable}, but {problem}; rename the VPN"
-                )
-        return self
+    @field_validator("name")
+    @classmethod
+    def _makes_variable_names(cls, name: str) -> str:
+        """The name prefixes the VPN's variables (<NAME>_ENV_FILE, <NAME>_API_KEY): both must be valid."""
+        variable = f"{_env_name(name)}_ENV_FILE"
+        if not re.fullmatch(ENV_NAME_PATTERN, variable):
+            raise ValueError(
+                f"{name!r} makes the variable {variable}, which is not a variable name; "
+                "start the VPN's name with a letter"
+            )
+        problem = reserved_env_problem(variable)
+        if problem:
+            raise ValueError(f"{name!r} makes the variable {variable}, but {problem}; rename the VPN")
+        return name
 
     @property
     def api_key_env(self) -> str:
@@ -235,9 +249,10 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     return sorted(model.model_fields)
 
 
-def load_profile(path: Path) -> Profile:
+def load_profile(path: Path, shown: str | None = None) -> Profile:
+    """The profile at path, validated; errors name it as `shown` (default: the path as given)."""
     raw = _load_raw(path.resolve())
     try:
         return Profile.model_validate(raw)
     except ValidationError as error:
-        raise UserError(format_validation_error(str(path), error)) from None
+        raise UserError(format_validation_error(shown or str(path), error)) from None

@@ -174,7 +174,7 @@ def render_plan(plan: Plan, profile: str, shown_source: str, out_dir: Path, comm
 
 def render_profile(stack: StackDir, given: str, out_dir: Path | None = None) -> Rendered:
     name, path = stack.resolve_profile(given)
-    plan = build_plan(load_profile(path), name, stack.shown(path))
+    plan = build_plan(load_profile(path, stack.shown(path)), name, stack.shown(path))
     target = out_dir if out_dir is not None else stack.generated / name
     return render_plan(plan, name, stack.shown(path), target, f"gen render --profile {name}")
 

@@ -40,7 +40,9 @@ def test_rendered_compose_snapshot(profile: str, snapshot: SnapshotAssertion) ->
     assert render_profile(StackDir(REPO), profile).files["compose.yaml"] == snapshot
 
 
-@pytest.mark.parametrize("command", [[], ["render"], ["check"], ["validate"], ["explain"], ["init"]])
+@pytest.mark.parametrize(
+    "command", [[], ["render"], ["check"], ["validate"], ["explain"], ["init"], ["up"], ["down"]]
+)
 def test_help_snapshot(command: list[str], run_gen: RunGen, snapshot: SnapshotAssertion) -> None:
     result = run_gen(*command, "--help")
     assert result.exit_code == 0
