@@ -101,3 +101,49 @@ def test_a_profile_file_name_that_cannot_name_a_directory_is_refused(tmp_path: P
     result = gen_in(tmp_path, "render", "--profile", "my stack!.yaml")
     assert result.exit_code == 1
     assert "rename it to letters, digits" in result.output
+
+
+def test_up_refuses_a_socket_that_is_not_the_daemon_compose_talks_to(tmp_path: Path) -> None:
+    """DOCKER_HOST names one daemon, the profile mounts another: the supervisor would manage the wrong one."""
+    socket = tmp_path / "other" / "docker.sock"
+    socket.parent.mkdir()
+    socket.write_text("")
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "s.yaml").write_text(
+        f"extends: builtin:standalone\nstack: t\ndocker: {{socket: {socket}}}\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "DOCKER_HOST": "unix:///run/user/1000/docker.sock"}
+    result = subprocess.run([GEN, "up", "s"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    assert (
+        "DOCKER_HOST is unix:///run/user/1000/docker.sock but the profile's docker.socket mounts"
+        in result.stderr
+    )
+    assert "set docker.socket to /run/user/1000/docker.sock" in result.stderr
+
+
+def test_up_refuses_a_socket_that_does_not_exist(tmp_path: Path) -> None:
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "s.yaml").write_text(
+        "extends: builtin:standalone\nstack: t\ndocker: {socket: /nonexistent/docker.sock}\n"
+    )
+    result = subprocess.run(
+        [GEN, "up", "s"], cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
+    )
+    assert result.returncode == 1
+    assert "docker.socket /nonexistent/docker.sock: no such socket on this host" in result.stderr
+
+
+def test_rootless_socket_renders_with_the_runtime_directory(tmp_path: Path) -> None:
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "r.yaml").write_text(
+        "extends: builtin:single\nstack: t\ndocker: {socket: $XDG_RUNTIME_DIR/docker.sock}\n"
+    )
+    assert gen_in(tmp_path, "render", "--profile", "r").exit_code == 0
+    compose = YAML(typ="safe").load((tmp_path / "generated" / "r" / "compose.yaml").read_text())
+    mount = compose["services"]["supervisor"]["volumes"][0]
+    assert mount["source"].startswith("${XDG_RUNTIME_DIR:?") and mount["source"].endswith("}/docker.sock")
+    assert mount["bind"] == {
+        "create_host_path": False
+    }  # a missing socket is an error, not an empty directory
+    assert gen_in(tmp_path, "check").exit_code == 0
