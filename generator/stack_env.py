@@ -71,18 +71,11 @@ def filled_in(example: str) -> str:
 
 
 def _header_length(bindings: list[Binding]) -> int:
-    """How many leading comment lines are the example's note about itself, not the first variable's.
-
-    The first variable keeps the comment directly above it, back to a blank line or to the end of the
-    sentence before it (the rendered example runs its note straight into that comment).
-    """
+    """How many leading lines are the example's notes about itself: every comment before the last blank
+    line above the first variable (the template sets its note apart so); that variable keeps its own."""
     leading = next((i for i, binding in enumerate(bindings) if binding.key is not None), len(bindings))
-    if leading == len(bindings) or _after_blank_line(bindings[leading]):
-        return leading
-    start = max(leading - 1, 0)
-    while start > 0 and not _after_blank_line(bindings[start]) and not _ends_sentence(bindings[start - 1]):
-        start -= 1
-    return start
+    apart = [i for i in range(1, min(leading, len(bindings) - 1) + 1) if _after_blank_line(bindings[i])]
+    return apart[-1] if apart else 0
 
 
 def _after_blank_line(binding: Binding) -> bool:
@@ -91,10 +84,6 @@ def _after_blank_line(binding: Binding) -> bool:
 
 def _leading_space(text: str) -> str:
     return text[: len(text) - len(text.lstrip())]
-
-
-def _ends_sentence(binding: Binding) -> bool:
-    return binding.original.string.rstrip().endswith((".", "!", "?"))
 
 
 def _with_fresh_key(binding: Binding) -> str:
