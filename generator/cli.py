@@ -15,7 +15,8 @@ from generator.paths import COMPOSE_FILE
 from generator.plan import build_plan
 from generator.profile import load_profile
 from generator.render import Rendered, render_profile, write
-from generator.stack_dir import StackDir, printable
+from generator.stack_dir import StackDir
+from generator.yaml_io import printable
 from supervisor.stack_settings import Mode
 
 
@@ -27,6 +28,13 @@ class _GenGroup(click.Group):
             return super().invoke(ctx)
         except UserError as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:  # a path the system refuses (too long, a loop, no permission): say which
+            where = printable(str(error.filename)) if error.filename else "a path"
+            raise click.ClickException(f"{where}: {error.strerror or error}; give another path") from None
+        except ValueError as error:
+            if "null byte" not in str(error):
+                raise
+            raise click.ClickException("a path holds a NUL byte; give another path") from None
 
 
 def _stack(ctx: click.Context) -> StackDir:
@@ -76,7 +84,7 @@ def _drift(stack: StackDir, rendered: Rendered, directory: Path) -> list[str]:
     diffs = []
     for name, expected in rendered.files.items():
         path = directory / name
-        actual = path.read_text(encoding="utf-8") if path.is_file() else ""
+        actual = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
         if actual != expected:
             shown = stack.shown(path)
             diffs.append(

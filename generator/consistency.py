@@ -7,6 +7,7 @@ Each violation is one line: the service, the key, what is wrong, and the fix.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -24,31 +25,156 @@ from supervisor.stack_settings import (
 )
 
 RESTART_POLICY = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$")
-# Host paths whose mount hands a container the host: the root, its system trees, Docker's own state.
-HOST_SYSTEM_PATHS = (
-    "/",
-    "/etc",
-    "/proc",
-    "/sys",
-    "/root",
-    "/boot",
-    "/dev",
-    "/var/lib/docker",
-    "/run",
-    "/var/run",
-)
+# Host trees whose mount hands a container the host: the root, its system trees, Docker's own state.
+HOST_SYSTEM_TREES = (
+    "/etc", "/proc", "/sys", "/root", "/boot", "/dev", "/run", "/var/run", "/var/lib/docker",
+    "/var/lib/containerd", "/usr", "/lib", "/lib64", "/bin", "/sbin",
+)  # fmt: skip
 DOCKER_SOCKET_NAME = "docker.sock"
-# Capabilities that amount to root on the host; gluetun needs NET_ADMIN only.
+DOCKER_SOCKET_TARGET = "/var/run/docker.sock"
+# Capabilities that amount to root on the host, or reach past the container; gluetun needs NET_ADMIN only.
 HOST_CAPABILITIES = {
-    "ALL",
-    "SYS_ADMIN",
-    "SYS_MODULE",
-    "SYS_PTRACE",
-    "SYS_RAWIO",
-    "DAC_READ_SEARCH",
-    "SYS_BOOT",
-}
+    "ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "DAC_READ_SEARCH", "SYS_BOOT", "SYS_TIME",
+    "BPF", "PERFMON", "MAC_ADMIN", "MAC_OVERRIDE", "SYS_RESOURCE", "SYSLOG", "LINUX_IMMUTABLE", "WAKE_ALARM",
+    "BLOCK_SUSPEND", "AUDIT_CONTROL",
+}  # fmt: skip
 HOST_NAMESPACES = ("pid", "ipc", "uts", "userns_mode", "cgroup")
+GLUETUN_DEVICE = "/dev/net/tun"
+
+
+def host_path(source: str) -> str:
+    """A bind source as the kernel resolves it: /./, //, /etc/../etc are all the same tree."""
+    clean = posixpath.normpath("/" + source.lstrip("/")) if source.startswith("/") else source
+    return clean
+
+
+def _host_path_problem(name: str, source: str, what: str) -> str | None:
+    clean = host_path(source)
+    if not clean.startswith("/"):
+        return None  # a named volume or a relative path inside the stack directory
+    if clean.endswith(f"/{DOCKER_SOCKET_NAME}"):
+        return None  # the Docker socket rule judges these
+    tree = next((t for t in HOST_SYSTEM_TREES if clean == t or clean.startswith(f"{t}/")), None)
+    if clean == "/" or tree is not None:
+        shown = "/" if clean == "/" else tree
+        inside = "" if clean == shown else f" ({clean})"
+        return (
+            f"service {name}: {what}: mounts the host's {shown}{inside} into the container; remove it "
+            "(mount only the files the service needs)"
+        )
+    return None
+
+
+def _bind_sources(service: dict[str, Any], volumes: dict[str, Any]) -> list[tuple[str, str]]:
+    """(source, target) of every host path the service mounts, named volumes backed by a bind included."""
+    sources = []
+    for volume in service.get("volumes") or []:
+        if not isinstance(volume, dict):
+            continue
+        if volume.get("type") == "bind":
+            sources.append((str(volume.get("source") or ""), str(volume.get("target") or "")))
+        elif volume.get("type") == "volume":
+            options = ((volumes.get(str(volume.get("source"))) or {}).get("driver_opts")) or {}
+            if "bind" in str(options.get("o", "")) or options.get("type") == "none":
+                sources.append((str(options.get("device") or ""), str(volume.get("target") or "")))
+    return sources
+
+
+def _holds_docker_socket(service: dict[str, Any], volumes: dict[str, Any]) -> bool:
+    return any(host_path(s).endswith(f"/{DOCKER_SOCKET_NAME}") for s, _t in _bind_sources(service, volumes))
+
+
+def _mount_rules(name: str, service: dict[str, Any], model: dict[str, Any]) -> list[str]:
+    volumes, services = model.get("volumes") or {}, model.get("services") or {}
+    problems = []
+    for source, target in _bind_sources(service, volumes):
+        clean = host_path(source)
+        if clean.endswith(f"/{DOCKER_SOCKET_NAME}"):
+            if name != SUPERVISOR_SERVICE or target != DOCKER_SOCKET_TARGET:
+                problems.append(
+                    f"service {name}: volumes: mounts the Docker socket {clean}, which controls the host; "
+                    f"only the {SUPERVISOR_SERVICE} may have it, at {DOCKER_SOCKET_TARGET}; remove it"
+                )
+        elif problem := _host_path_problem(name, source, "volumes"):
+            problems.append(problem)
+    for entry in service.get("volumes_from") or []:
+        other = str(entry).removeprefix("service:").split(":")[0]
+        if _holds_docker_socket(services.get(other) or {}, volumes) or other == SUPERVISOR_SERVICE:
+            problems.append(
+                f"service {name}: volumes_from: {other} hands it {other}'s mounts, the Docker socket among "
+                "them; remove it"
+            )
+    for key in ("secrets", "configs"):
+        for entry in service.get(key) or []:
+            name_of = str(entry.get("source")) if isinstance(entry, dict) else str(entry)
+            declared: dict[str, Any] = (model.get(key) or {}).get(name_of) or {}
+            if problem := _host_path_problem(name, str(declared.get("file") or ""), key):
+                problems.append(problem)
+    return problems
+
+
+def _privilege_rules(name: str, service: dict[str, Any]) -> list[str]:
+    problems = []
+    if service.get("privileged"):
+        problems.append(
+            f"service {name}: privileged: true gives the container the whole host; remove it "
+            "(gluetun needs only cap_add NET_ADMIN and /dev/net/tun)"
+        )
+    if service.get("network_mode") == "host":
+        problems.append(
+            f"service {name}: network_mode: host puts the container on the host's network, outside any "
+            "VPN; remove it"
+        )
+    for key in HOST_NAMESPACES:
+        if service.get(key) == "host":
+            problems.append(f"service {name}: {key}: host shares the host's {key} namespace; remove it")
+    granted = sorted({str(c).upper().removeprefix("CAP_") for c in service.get("cap_add") or []})
+    for capability in [c for c in granted if c in HOST_CAPABILITIES]:
+        problems.append(f"service {name}: cap_add: {capability} reaches past the container; remove it")
+    for option in service.get("security_opt") or []:
+        text = str(option).replace("=", ":")
+        if text.endswith(":unconfined") or text in ("label:disable", "no-new-privileges:false"):
+            problems.append(f"service {name}: security_opt: {option!r} drops the sandbox; remove it")
+    for device in service.get("devices") or []:
+        source = str(device.get("source") if isinstance(device, dict) else device).split(":")[0]
+        if host_path(source) != GLUETUN_DEVICE:
+            problems.append(
+                f"service {name}: devices: {source} gives the container a host device; only gluetun's "
+                f"{GLUETUN_DEVICE} belongs in this stack; remove it"
+            )
+    if service.get("device_cgroup_rules"):
+        problems.append(
+            f"service {name}: device_cgroup_rules: opens host devices to the container; remove it"
+        )
+    for hook in [*(service.get("post_start") or []), *(service.get("pre_stop") or [])]:
+        if isinstance(hook, dict) and hook.get("privileged"):
+            problems.append(f"service {name}: post_start/pre_stop: a privileged hook; remove privileged")
+    build: dict[str, Any] = service["build"] if isinstance(service.get("build"), dict) else {}
+    if build.get("privileged") or build.get("entitlements") or build.get("network") == "host":
+        problems.append(
+            f"service {name}: build: privileged, entitlements or network host let the build reach the host; "
+            "remove them"
+        )
+    return problems
+
+
+def _restart_rule(name: str, service: dict[str, Any]) -> list[str]:
+    restart = service.get("restart")
+    if restart is not None and not RESTART_POLICY.match(str(restart)):
+        return [
+            f"service {name}: restart: {str(restart)!r} is not a restart policy Docker knows; use no, "
+            "always, on-failure[:N] or unless-stopped"
+        ]
+    return []
+
+
+def security_rules(model: dict[str, Any]) -> list[str]:
+    """What no container of this stack needs: host privileges, host trees, the socket elsewhere."""
+    problems = []
+    for name, service in (model.get("services") or {}).items():
+        problems += _privilege_rules(name, service) + _mount_rules(name, service, model)
+        problems += _restart_rule(name, service)
+    return problems
 
 
 @dataclass(frozen=True)
@@ -81,58 +207,6 @@ def _network_mode_rules(services: dict[str, Any]) -> list[str]:
                     f"service {name}: {key}: not allowed beside network_mode {mode!r} (Docker refuses it at "
                     f"up); remove {key}: here and set it on the service whose network {name} joins"
                 )
-    return problems
-
-
-def _mount_sources(service: dict[str, Any]) -> list[str]:
-    return [
-        str(volume.get("source") or "")
-        for volume in service.get("volumes") or []
-        if isinstance(volume, dict) and volume.get("type") == "bind"
-    ]
-
-
-def _security_rules(services: dict[str, Any]) -> list[str]:
-    problems = []
-    for name, service in services.items():
-        if service.get("privileged"):
-            problems.append(
-                f"service {name}: privileged: true gives the container the whole host; remove it "
-                "(gluetun needs only cap_add NET_ADMIN and /dev/net/tun)"
-            )
-        if service.get("network_mode") == "host":
-            problems.append(
-                f"service {name}: network_mode: host puts the container on the host's network, outside any "
-                "VPN; remove it"
-            )
-        for key in HOST_NAMESPACES:
-            if service.get(key) == "host":
-                problems.append(f"service {name}: {key}: host shares the host's {key} namespace; remove it")
-        granted = sorted({str(c).upper().removeprefix("CAP_") for c in service.get("cap_add") or []})
-        for capability in [c for c in granted if c in HOST_CAPABILITIES]:
-            problems.append(f"service {name}: cap_add: {capability} amounts to root on the host; remove it")
-        for option in service.get("security_opt") or []:
-            if str(option).replace("=", ":").endswith(":unconfined"):
-                problems.append(f"service {name}: security_opt: {option!r} drops the sandbox; remove it")
-        for source in _mount_sources(service):
-            clean = source.rstrip("/") or "/"
-            if clean in HOST_SYSTEM_PATHS:
-                problems.append(
-                    f"service {name}: volumes: mounts the host's {clean} into the container; remove it "
-                    "(mount only the files the service needs)"
-                )
-            elif clean.endswith(f"/{DOCKER_SOCKET_NAME}") and name != SUPERVISOR_SERVICE:
-                problems.append(
-                    f"service {name}: volumes: mounts the Docker socket {clean}, which controls the host; "
-                    "only "
-                    f"the {SUPERVISOR_SERVICE} may have it; remove it"
-                )
-        restart = service.get("restart")
-        if restart is not None and not RESTART_POLICY.match(str(restart)):
-            problems.append(
-                f"service {name}: restart: {str(restart)!r} is not a restart policy Docker knows; use no, "
-                "always, on-failure[:N] or unless-stopped"
-            )
     return problems
 
 
@@ -252,7 +326,7 @@ def _host_port_clashes(services: dict[str, Any]) -> list[str]:
 def check_consistency(model: dict[str, Any]) -> list[str]:
     """Every violation of a normalized compose model, one line each, in a stable order."""
     services: dict[str, Any] = model.get("services") or {}
-    problems = _network_mode_rules(services) + _security_rules(services) + _host_port_clashes(services)
+    problems = _network_mode_rules(services) + security_rules(model) + _host_port_clashes(services)
     settings, settings_problems = _settings(model)
     problems += settings_problems
     if settings is not None:

@@ -28,10 +28,17 @@ ServiceName = StackName
 RESERVED_ENV_NAMES = frozenset(
     {
         "PATH", "HOME", "HOSTNAME", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "TERM", "LANG", "LANGUAGE",
-        "TZ", "TMPDIR", "IFS", "MAIL", "UID", "GID", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+        "TZ", "TMPDIR", "IFS", "MAIL", "UID", "GID", "ENV", "BASH_ENV", "GCONV_PATH", "LOCALDOMAIN",
+        "HOSTALIASES", "RES_OPTIONS", "SSLKEYLOGFILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "FTP_PROXY", "SOCKS_PROXY",
     }
 )  # fmt: skip
-RESERVED_ENV_PREFIXES = ("ACE_SUPERVISOR_", "COMPOSE_", "DOCKER_", "LC_", "LD_", "PYTHON", "SSL_", "XDG_")
+RESERVED_ENV_PREFIXES = (
+    "ACE_SUPERVISOR_", "COMPOSE_", "DOCKER_", "BUILDKIT_", "BUILDX_", "LC_", "LD_", "GLIBC_", "MALLOC_",
+    "PYTHON", "SSL_", "XDG_", "HTTP_CONTROL_SERVER_",
+)  # fmt: skip
+# .env variables ending so are read as VPN provider file paths (generator.stack_env), not as keys.
+ENV_FILE_SUFFIX = "_ENV_FILE"
 ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
 
 
@@ -49,6 +56,8 @@ def reserved_env_problem(name: str) -> str | None:
 
 def _not_reserved(name: str) -> str:
     problem = reserved_env_problem(name)
+    if problem is None and name.endswith(ENV_FILE_SUFFIX):
+        problem = f"names ending in {ENV_FILE_SUFFIX} name VPN provider files, not keys"
     if problem:
         raise ValueError(f"{problem}; choose a name of the stack's own, for example MY_STACK_API_KEY")
     return name
@@ -62,9 +71,11 @@ EnvName = Annotated[
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[(?P<ipv6>[0-9a-fA-F:.]+)\])(?::[0-9]+)?"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+# The registered algorithms fix their length and case (OCI image spec, "Digests").
+_REGISTERED_DIGESTS = {"sha256": re.compile(r"[a-f0-9]{64}"), "sha512": re.compile(r"[a-f0-9]{128}")}
 IMAGE_REFERENCE = re.compile(
     rf"^(?P<name>(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*)(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
 )
@@ -73,12 +84,32 @@ NAME_TOTAL_MAX = 255
 
 def _reference(value: str) -> re.Match[str]:
     match = IMAGE_REFERENCE.fullmatch(value)
-    if match is None or len(match.group("name")) > NAME_TOTAL_MAX:
+    if (
+        match is None
+        or len(match.group("name")) > NAME_TOTAL_MAX
+        or not _digest_ok(match.group("digest"))
+        or not _ipv6_ok(match.group("ipv6"))
+    ):
         raise ValueError(
             f"{excerpt(value)} is not a Docker image reference; write it as [registry/]name[:tag][@digest], "
             "for example 'qmcgaw/gluetun:v3.41.1'"
         )
     return match
+
+
+def _ipv6_ok(address: str | None) -> bool:
+    try:
+        return address is None or isinstance(ipaddress.ip_address(address), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
+def _digest_ok(digest: str | None) -> bool:
+    if digest is None:
+        return True
+    algorithm, _, encoded = digest.partition(":")
+    pattern = _REGISTERED_DIGESTS.get(algorithm)
+    return pattern is None or pattern.fullmatch(encoded) is not None
 
 
 def _image(value: str) -> str:
@@ -106,10 +137,14 @@ def _ip(value: object) -> object:
     if not isinstance(value, str):
         return value  # the str type then refuses it
     try:
-        return str(ipaddress.ip_address(value))
+        address = ipaddress.ip_address(value)
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+            raise ValueError("scoped")  # "%zone" is free text: it would carry anything into the file
+        return str(address)
     except ValueError:
         raise ValueError(
-            f"{excerpt(value)} is not an IP address; give one such as 127.0.0.1 or ::1, or leave it unset"
+            f"{excerpt(value)} is not an IP address; give one such as 127.0.0.1 or ::1 (no %zone), "
+            "or leave it unset"
         ) from None
 
 
@@ -120,12 +155,27 @@ _RELATIVE_PATH = re.compile(rf"^{_PATH_PART}(?:/{_PATH_PART})*$")
 PATH_MAX = 255
 
 
+# The stack's own files: a VPN's provider file must not be one (gluetun would get every secret in .env).
+STACK_FILES = frozenset({".env", ".env.example", "compose.yaml"})
+
+
+def _parts(path: str) -> list[str]:
+    return path.split("/")
+
+
 def _relative_path(value: str) -> str:
-    if len(value) > PATH_MAX or not _RELATIVE_PATH.fullmatch(value) or value.startswith("/"):
+    parts = _parts(value.removeprefix("./"))
+    if (
+        len(value) > PATH_MAX
+        or not _RELATIVE_PATH.fullmatch(value)
+        or any(part in (".", "..") for part in parts)
+    ):
         raise ValueError(
-            f"{excerpt(value)} is not a relative file path; give one line such as ./gluetun.env "
-            "(letters, digits and . _ - + @, parts joined by /), relative to the stack's directory"
+            f"{excerpt(value)} is not a relative file path inside the stack; give one line such as "
+            "./gluetun.env (letters, digits and . _ - + @, parts joined by /, no . or .. parts)"
         )
+    if parts[-1] in STACK_FILES:
+        raise ValueError(f"{excerpt(value)} is one of the stack's own files; give the VPN a file of its own")
     return value
 
 
@@ -139,10 +189,16 @@ _SOCKET_PATH = re.compile(
 
 
 def _socket_path(value: str) -> str:
-    if len(value) > PATH_MAX or not _SOCKET_PATH.fullmatch(value) or "/../" in f"{value}/":
+    parts = _parts(value)[1:]
+    if (
+        len(value) > PATH_MAX
+        or not _SOCKET_PATH.fullmatch(value)
+        or any(part in (".", "..") for part in parts)
+        or not value.endswith(".sock")
+    ):
         raise ValueError(
-            f"{excerpt(value)} is not a socket path; give an absolute path such as /var/run/docker.sock, "
-            f"or ${{{SOCKET_VARIABLE}}}/docker.sock for rootless Docker"
+            f"{excerpt(value)} is not a Docker socket path; give an absolute path to the socket, ending in "
+            f".sock, such as /var/run/docker.sock, or ${{{SOCKET_VARIABLE}}}/docker.sock for rootless Docker"
         )
     return value.replace(f"${SOCKET_VARIABLE}/", f"${{{SOCKET_VARIABLE}}}/", 1)
 

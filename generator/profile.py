@@ -189,8 +189,13 @@ def _parent_path(path: Path, parent: object) -> Path:
             shipped = ", ".join(sorted(p.stem for p in SHIPPED_PROFILES_DIR.glob("*.yaml")))
             raise UserError(f"{path}: extends: no shipped profile {excerpt(name)}; choose one of: {shipped}")
         return candidate
-    resolved = (path.parent / parent).resolve()
-    if not resolved.is_file():
+    try:
+        resolved = (path.parent / parent).resolve()
+        found = resolved.is_file()
+    except (OSError, ValueError, RuntimeError):  # NUL bytes, names too long, symlink loops
+        found = False
+        resolved = path.parent / "<unreadable path>"
+    if not found:
         raise UserError(
             f"{path}: extends: {excerpt(parent)} not found (looked for {excerpt(str(resolved), 120)})"
         )

@@ -25,8 +25,8 @@ from generator.fields import SOCKET_VARIABLE
 from generator.paths import COMPOSE_FILE, ENV_EXAMPLE_FILE, SOURCE_ROOT, TEMPLATES_DIR
 from generator.plan import Plan, build_plan
 from generator.profile import load_profile
-from generator.stack_dir import StackDir, printable
-from generator.yaml_io import dump_yaml, excerpt, load_yaml_text
+from generator.stack_dir import StackDir
+from generator.yaml_io import dump_yaml, excerpt, load_yaml_text, printable
 from supervisor.stack_settings import SETTINGS_CONFIG_NAME, SETTINGS_PATH_IN_CONTAINER, PortRange
 
 DOCKER_SOCKET_IN_CONTAINER = "/var/run/docker.sock"

@@ -12,7 +12,8 @@ from pathlib import Path
 from generator.errors import UserError
 from generator.paths import GENERATED_DIR_NAME, PROFILES_DIR_NAME
 from generator.render import render_profile, write
-from generator.stack_dir import PROFILE_NAME, StackDir, printable
+from generator.stack_dir import PROFILE_NAME, StackDir
+from generator.yaml_io import printable
 from supervisor.stack_settings import Mode
 
 _GITIGNORE = f"""\
@@ -62,7 +63,7 @@ gen down {name}                  # stop it: the supervisor, the engines it made,
 
 
 def scaffold(directory: Path, mode: Mode, name: str) -> list[Path]:
-    if not PROFILE_NAME.match(name):
+    if not PROFILE_NAME.fullmatch(name):
         raise UserError(f"--name {printable(name)}: use letters, digits, '.', '_' or '-' (up to 63)")
     profile = directory / PROFILES_DIR_NAME / f"{name}.yaml"
     if profile.exists():

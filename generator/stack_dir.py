@@ -13,15 +13,10 @@ from pathlib import Path
 
 from generator.errors import UserError
 from generator.paths import GENERATED_DIR_NAME, PROFILES_DIR_NAME
-from generator.yaml_io import excerpt
+from generator.yaml_io import excerpt, printable
 
 # A profile's name is its file's stem and the name of its generated/<name>/ directory.
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-
-
-def printable(text: str) -> str:
-    """Text as is when it is one printable line, else its repr: a path never breaks a line it is put in."""
-    return text if text.isprintable() else excerpt(text, 200)
 
 
 @dataclass(frozen=True)
@@ -71,14 +66,14 @@ class StackDir:
             if not self.profiles.is_dir():
                 raise UserError(self.not_a_stack_dir())
             path = self.profiles / f"{given}.yaml"
-            if not PROFILE_NAME.match(given) or not path.is_file():
+            if not PROFILE_NAME.fullmatch(given) or not path.is_file():
                 choices = ", ".join(self.profile_names()) or "(none yet)"
                 raise UserError(
                     f"no profile {excerpt(given)} in {self.shown(self.profiles)}/; choose one of: {choices}, "
                     "or give a path"
                 )
             name = given
-        if not PROFILE_NAME.match(name):
+        if not PROFILE_NAME.fullmatch(name):
             raise UserError(
                 f"profile file {printable(given)}: its name {excerpt(name)} becomes the directory "
                 f"{GENERATED_DIR_NAME}/<name>/; rename it to letters, digits, '.', '_' or '-' (up to 63)"

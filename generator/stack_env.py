@@ -1,6 +1,7 @@
 """Make a stack directory ready for `docker compose up`: its .env, and the VPN provider files .env names.
 
-A missing .env is made from .env.example with a fresh random value for every empty *_API_KEY. It holds
+A missing .env is made from .env.example with a fresh random value for every variable it leaves empty
+(the keys; the provider-file variables, *_ENV_FILE, have defaults). It holds
 secrets, so it is owner-only (0600) from its first byte: the text goes to a temporary file created 0600
 in the same directory, which is then hard-linked into place. Linking, unlike renaming, fails when .env
 already exists, so one that appeared meanwhile is never replaced either.
@@ -20,11 +21,10 @@ from dotenv import dotenv_values
 from dotenv.parser import Binding, parse_stream
 
 from generator.errors import UserError
+from generator.fields import ENV_FILE_SUFFIX
 from generator.paths import ENV_EXAMPLE_FILE
 
 ENV_FILE = ".env"
-API_KEY_SUFFIX = "_API_KEY"
-ENV_FILE_SUFFIX = "_ENV_FILE"
 OWNER_ONLY = 0o600
 
 # Replaces the example's own header, which tells the reader to copy it and is about the example.
@@ -88,7 +88,8 @@ def _leading_space(text: str) -> str:
 
 def _with_fresh_key(binding: Binding) -> str:
     text = binding.original.string
-    if binding.key is None or not binding.key.endswith(API_KEY_SUFFIX) or binding.value:
+    # Every variable the example leaves empty is a secret (the provider-file variables have defaults).
+    if binding.key is None or binding.key.endswith(ENV_FILE_SUFFIX) or binding.value:
         return text
     return f"{_leading_space(text)}{binding.key}={secrets.token_urlsafe(32)}\n"
 

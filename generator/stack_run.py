@@ -20,9 +20,8 @@ from typing import Any
 from generator.errors import UserError
 from generator.fields import SOCKET_VARIABLE
 from generator.paths import COMPOSE_FILE
-from generator.stack_dir import printable
 from generator.validate import compose_binary
-from generator.yaml_io import load_yaml_text
+from generator.yaml_io import load_yaml_text, printable
 from supervisor.core.labels import COMPOSE_PROJECT, MANAGED, STACK
 from supervisor.stack_settings import SETTINGS_CONFIG_NAME, SUPERVISOR_SERVICE, StackSettings
 

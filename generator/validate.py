@@ -21,15 +21,17 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from generator.consistency import check_consistency
+from generator.consistency import DOCKER_SOCKET_TARGET, check_consistency
 from generator.errors import UserError
-from generator.stack_dir import printable
-from generator.yaml_io import MAX_PROFILE_BYTES, load_yaml_text
+from generator.yaml_io import MAX_PROFILE_BYTES, load_yaml_text, printable
+from supervisor.stack_settings import SUPERVISOR_SERVICE
 
 COMPOSE_BIN_ENV = "ACE_COMPOSE_BIN"
 REQUIRED_STAND_IN = "value-not-set-yet"
 MAX_COMPOSE_BYTES = 4 * MAX_PROFILE_BYTES
 _ENV_FILE_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+# The parts of a short-syntax volume, SOURCE:TARGET[:MODE], where a ${VAR:-default} may hold colons.
+_VOLUME_PARTS = re.compile(r"(?:\$\{[^}]*\}|[^:])+")
 
 
 def compose_binary() -> list[str] | None:
@@ -58,22 +60,70 @@ def _require_compose() -> list[str]:
     return binary
 
 
-def _run(binary: list[str], path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*binary, "--project-directory", str(path.parent), "-f", str(path), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=path.parent,
-    )
+# The files `docker compose up` reads in a directory without -f: a base file and the override beside it.
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+COMPOSE_TIMEOUT_S = 60
+
+
+def compose_files(path: Path) -> list[Path]:
+    """The file, plus the override `docker compose up` would merge into it in its directory."""
+    if path.name not in DEFAULT_FILES:
+        return [path]
+    override = path.with_name(f"{path.stem}.override{path.suffix}")
+    return [path, override] if override.is_file() else [path]
+
+
+def _run(
+    binary: list[str], files: list[Path], env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    directory = files[0].parent
+    command = [*binary, "--project-directory", str(directory), "--profile", "*"]
+    for file in files:
+        command += ["-f", str(file)]
+    try:
+        return subprocess.run(
+            [*command, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=directory,
+            stdin=subprocess.DEVNULL,
+            timeout=COMPOSE_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        # e.g. an env_file that is /dev/zero or a FIFO: compose reads it for ever
+        return subprocess.CompletedProcess(command, 1, "", f"did not finish in {COMPOSE_TIMEOUT_S} s; "
+                                           "does an env_file or config name a device or a pipe?")  # fmt: skip
 
 
 def _env_file_variables(document: dict[str, Any]) -> set[str]:
     names: set[str] = set()
     for service in (document.get("services") or {}).values():
         if isinstance(service, dict):
-            names |= set(_ENV_FILE_VARIABLE.findall(json.dumps(service.get("env_file"))))
+            names |= set(_ENV_FILE_VARIABLE.findall(json.dumps(service.get("env_file"), default=str)))
     return names
+
+
+def _variable_mounts(document: dict[str, Any]) -> list[str]:
+    """Bind sources the shell decides: `${VAR}` in a host path is judged by its default here, but mounts
+    whatever the user's shell holds at `up`. The supervisor's Docker socket (rootless: under
+    ${XDG_RUNTIME_DIR}) is the one such mount a stack of ours has."""
+    problems = []
+    for name, service in (document.get("services") or {}).items():
+        for volume in (service or {}).get("volumes") or [] if isinstance(service, dict) else []:
+            if isinstance(volume, str):
+                source, target = [*_VOLUME_PARTS.findall(volume), "", ""][:2]
+            elif isinstance(volume, dict):
+                source, target = str(volume.get("source") or ""), str(volume.get("target") or "")
+            else:
+                continue
+            socket = name == SUPERVISOR_SERVICE and target == DOCKER_SOCKET_TARGET
+            if "$" in source and not socket:
+                problems.append(
+                    f"service {name}: volumes: the host path {source!r} depends on a variable, so the shell "
+                    "that runs compose decides what is mounted; write the path out"
+                )
+    return problems
 
 
 def _compose_error(result: subprocess.CompletedProcess[str], path: Path) -> str:
@@ -86,32 +136,41 @@ def resolve(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     """The file as Compose normalizes it, or None and Compose's own complaint."""
     binary = _require_compose()
     path = path.resolve()
-    raw = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
-    if not isinstance(raw, dict):
-        return None, ["not a compose file (expected a mapping with services:)"]
+    files = compose_files(path)
+    raws = []
+    for file in files:
+        try:
+            raw = load_yaml_text(file.read_text(encoding="utf-8"), str(file))
+        except UnicodeDecodeError as error:
+            return None, [f"{printable(file.name)}: not UTF-8 text (byte {error.start}); save it as UTF-8"]
+        if not isinstance(raw, dict):
+            return None, [f"{printable(file.name)}: not a compose file (expected a mapping with services:)"]
+        raws.append(raw)
     dotenv = path.parent / ".env"
     defined = {k for k, v in dotenv_values(dotenv).items() if v is not None} if dotenv.is_file() else set()
     with tempfile.TemporaryDirectory() as scratch:
         # Only what Compose needs to run: the user's shell variables must not change the verdict.
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": scratch}
-        listed = _run(binary, path, env, "config", "--variables", "--format", "json")
+        # HOME stays the user's: compose resolves `~` in paths with it, as at `up`.
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", scratch)}
+        listed = _run(binary, files, env, "config", "--variables", "--format", "json")
         if listed.returncode != 0:
             return None, [_compose_error(listed, path)]
         variables: dict[str, dict[str, Any]] = json.loads(listed.stdout or "{}")
         empty = Path(scratch) / "empty.env"
         empty.write_text("")
-        for name in _env_file_variables(raw) - defined:
+        for name in set().union(*map(_env_file_variables, raws)) - defined:
             default = (variables.get(name) or {}).get("DefaultValue") or ""
             if not default or not (path.parent / default).is_file():
                 env[name] = str(empty)  # the provider file is the user's to write; its absence is no fault
         for name, variable in variables.items():
             if variable.get("Required") and name not in defined and name not in env:
                 env[name] = REQUIRED_STAND_IN
-        resolved = _run(binary, path, env, "config", "--format", "json")
+        resolved = _run(binary, files, env, "config", "--format", "json")
     if resolved.returncode != 0:
         return None, [_compose_error(resolved, path)]
     model: dict[str, Any] = json.loads(resolved.stdout)
-    return model, []
+    notes = [f"(read with {printable(f.name)} beside it, as `docker compose up` does)" for f in files[1:]]
+    return model, [problem for raw in raws for problem in _variable_mounts(raw)] + notes
 
 
 def validate_file(path: Path) -> list[str]:
@@ -125,4 +184,6 @@ def validate_file(path: Path) -> list[str]:
     model, problems = resolve(path)
     if model is None:
         return problems
-    return check_consistency(model)
+    notes = [p for p in problems if p.startswith("(read with")]
+    found = [p for p in problems if p not in notes] + check_consistency(model)
+    return found + notes if found else []

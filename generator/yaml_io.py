@@ -57,6 +57,11 @@ class _Limits:
             if self.documents > 1:
                 raise UserError(f"{_where(self.source, mark)}: more than one YAML document; keep one")
         elif isinstance(event, AliasEvent):
+            if any(anchor == event.anchor for anchor, _start in self.open):
+                raise UserError(
+                    f"{_where(self.source, mark)}: the alias *{excerpt(event.anchor, 40)} refers to the "
+                    "value that contains it, so it never ends; write the value out"
+                )
             self._add(self.anchor_sizes.get(event.anchor, 1), mark)
         elif isinstance(event, ScalarEvent):
             self._add(1, mark)
@@ -81,14 +86,20 @@ class _Limits:
 
 
 def _where(source: str, mark: Any) -> str:
-    return f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+    shown = printable(source)
+    return f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark is not None else shown
+
+
+def printable(text: str) -> str:
+    """Text as is when it is one printable line, else its repr: a path never breaks a line it is put in."""
+    return text if text.isprintable() else excerpt(text, 200)
 
 
 def _syntax_error(source: str, error: YAMLError) -> UserError:
     if isinstance(error, MarkedYAMLError):
         mark = error.problem_mark or error.context_mark
         return UserError(f"{_where(source, mark)}: YAML syntax error: {error.problem or error.context}")
-    return UserError(f"{source}: YAML syntax error: {excerpt(str(error))}")
+    return UserError(f"{printable(source)}: YAML syntax error: {excerpt(str(error))}")
 
 
 def load_yaml_text(text: str, source: str, round_trip: bool = False) -> Any:
@@ -103,25 +114,28 @@ def load_yaml_text(text: str, source: str, round_trip: bool = False) -> Any:
     except YAMLError as error:
         raise _syntax_error(source, error) from None
     except RecursionError:  # pragma: no cover - the depth limit stops this first
-        raise UserError(f"{source}: nested too deeply; remove the extra brackets") from None
+        raise UserError(f"{printable(source)}: nested too deeply; remove the extra brackets") from None
+    except ValueError as error:  # a scalar the constructor cannot make, e.g. an int of 5000 digits
+        raise UserError(f"{printable(source)}: a value cannot be read ({excerpt(str(error), 80)})") from None
 
 
 def load_yaml_file(path: Path, max_bytes: int = MAX_PROFILE_BYTES) -> Any:
+    shown = printable(str(path))
     try:
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)
     except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
+        raise UserError(f"{shown}: file not found") from None
     except IsADirectoryError:
-        raise UserError(f"{path}: is a directory; give the profile's YAML file") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot read: {error.strerror}") from None
+        raise UserError(f"{shown}: is a directory; give the profile's YAML file") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{shown}: cannot read: {getattr(error, 'strerror', None) or error}") from None
     if len(data) > max_bytes:
-        raise UserError(f"{path}: larger than {max_bytes // 1024} KiB; a profile is a few dozen lines")
+        raise UserError(f"{shown}: larger than {max_bytes // 1024} KiB; a profile is a few dozen lines")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise UserError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+        raise UserError(f"{shown}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
     return load_yaml_text(text, str(path))
 
 
@@ -134,7 +148,10 @@ _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
 
 def excerpt(value: Any, limit: int = 60) -> str:
     """A short, single-line repr of any value: errors quote what was given, never all of it."""
-    text = _REPR.repr(value)
+    try:
+        text = _REPR.repr(value)
+    except ValueError:  # an int past Python's digit limit for str()
+        text = f"<{type(value).__name__} too large to show>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 # Strict: a YAML `true` or "8000" is refused, not read as port 1 or coerced.
 Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
 
-_RANGE_TEXT = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+_RANGE_TEXT = re.compile(r" *([0-9]{1,5}) *- *([0-9]{1,5}) *")
 
 
 class Frozen(BaseModel):
@@ -33,9 +33,9 @@ class PortRange(Frozen):
     @classmethod
     def _from_text(cls, value: Any) -> Any:
         if isinstance(value, str):
-            match = _RANGE_TEXT.match(value)
+            match = _RANGE_TEXT.fullmatch(value)
             if not match:
-                raise ValueError(f"expected a port range like '40000-40019', got {value!r}")
+                raise ValueError(f"expected a port range like '19000-19019', got {value[:40]!r}")
             return {"first": int(match.group(1)), "last": int(match.group(2))}
         return value
 
@@ -118,7 +118,7 @@ class ReplicaSettings(Frozen):
 
 
 class TimingSettings(Frozen):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
 
     health_check_interval_s: float = Field(default=20, gt=0)
     health_failure_threshold: int = Field(default=3, ge=1)

@@ -153,6 +153,74 @@ HOSTILE: dict[str, tuple[str, list[str]]] = {
         _standalone("docker: {socket: /var/run/../../etc/passwd}\n"),
         ["docker.socket"],
     ),
+    # --- found by a red-team pass: values that looked valid to a looser check ---
+    "host_ip with an IPv6 zone carrying a variable": (
+        _standalone('  host_ip: "::1%${SUPERVISOR_API_KEY}"\n'),
+        ["ports.host_ip", "no %zone"],
+    ),
+    "socket that is the host's root": (
+        _standalone("docker: {socket: /.}\n"),
+        ["docker.socket", "ending in .sock"],
+    ),
+    "socket that is the host's root through /proc": (
+        _standalone("docker: {socket: /proc/1/root}\n"),
+        ["docker.socket"],
+    ),
+    "socket that is /etc": (_standalone("docker: {socket: /etc}\n"), ["docker.socket"]),
+    "socket through a dot part": (
+        _standalone("docker: {socket: /var/run/./docker.sock}\n"),
+        ["docker.socket"],
+    ),
+    "env_file escaping the stack": (
+        _single(env_file="../../../../etc/shadow"),
+        ["vpns[0].env_file", "no . or .."],
+    ),
+    "env_file that is the stack's .env": (
+        _single(env_file=".env"),
+        ["vpns[0].env_file", "the stack's own files"],
+    ),
+    "env_file that is the compose file": (_single(env_file="./compose.yaml"), ["vpns[0].env_file"]),
+    "a 5000-digit hex port": (_standalone("  supervisor: 0x" + "f" * 5000 + "\n"), ["ports.supervisor"]),
+    "a 5000-digit decimal port": (
+        _standalone("  supervisor: " + "9" * 5000 + "\n"),
+        ["a value cannot be read"],
+    ),
+    "an alias inside itself": (_standalone("r: &b {r: *b}\n"), ["refers to the value that contains it"]),
+    "extends with a NUL byte": ('extends: "a\\0b"\nstack: t\n', ["extends", "not found"]),
+    "extends of 5000 characters": ("extends: " + "a" * 5000 + "\nstack: t\n", ["extends", "not found"]),
+    "an infinite timeout": (
+        _standalone("timings: {startup_timeout_s: .inf}\n"),
+        ["timings.startup_timeout_s", "finite"],
+    ),
+    "a key variable named like a provider file": (
+        _standalone("supervisor: {api_key_env: MY_ENV_FILE}\n"),
+        ["supervisor.api_key_env", "name VPN provider files"],
+    ),
+    "image tag with a non-ASCII letter": (_single(image="qmcgaw/gluetun:v\u00e91"), ["vpns[0].image"]),
+    "image with a short sha256": (_single(image="qmcgaw/gluetun@sha256:" + "a" * 32), ["vpns[0].image"]),
+    "image with an upper-case sha256": (
+        _single(image="qmcgaw/gluetun@sha256:" + "A" * 64),
+        ["vpns[0].image"],
+    ),
+    "image on a registry that is no IPv6 address": (
+        _single(image="[::::]:5000/gluetun:v1"),
+        ["vpns[0].image"],
+    ),
+    "api_key_env LOCALDOMAIN": (
+        _standalone("supervisor: {api_key_env: LOCALDOMAIN}\n"),
+        ["supervisor.api_key_env"],
+    ),
+    "api_key_env BUILDKIT_HOST": (_standalone("supervisor: {api_key_env: BUILDKIT_HOST}\n"), ["BUILDKIT_"]),
+    "api_key_env MALLOC_ARENA_MAX": (
+        _standalone("supervisor: {api_key_env: MALLOC_ARENA_MAX}\n"),
+        ["MALLOC_"],
+    ),
+    "a range in Arabic-Indic digits": (
+        _standalone("").replace(
+            "11000-11019", "'\u0661\u0669\u0660\u0660\u0660-\u0661\u0669\u0660\u0661\u0669'"
+        ),
+        ["ports.engine_http", "expected a port range"],
+    ),
     # --- files that are not profiles ---
     "not a mapping": ("- a\n- b\n", ["a profile must be a YAML mapping"]),
     "two documents": (_standalone("") + "---\nstack: u\n", ["more than one YAML document"]),

@@ -147,3 +147,42 @@ def test_rootless_socket_renders_with_the_runtime_directory(tmp_path: Path) -> N
         "create_host_path": False
     }  # a missing socket is an error, not an empty directory
     assert gen_in(tmp_path, "check").exit_code == 0
+
+
+def test_a_profile_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    result = gen_in(tmp_path, "init", "s", "--name", "x\n")
+    assert result.exit_code == 1 and "--name" in result.output
+    assert not (tmp_path / "s" / "profiles").exists() or list((tmp_path / "s" / "profiles").iterdir()) == []
+
+
+def test_every_key_the_example_leaves_empty_gets_a_fresh_value(tmp_path: Path) -> None:
+    """A key variable need not end in _API_KEY: .env fills every empty one, so `up` never meets `:?`."""
+    from generator.stack_env import ensure_env
+
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "k.yaml").write_text(
+        "extends: builtin:single\nstack: t\nsupervisor: {api_key_env: MY_TOKEN}\n"
+        "vpns: [{name: gluetun, control_api_key_env: GLUETUN_SECRET}]\n"
+    )
+    assert gen_in(tmp_path, "render", "--profile", "k").exit_code == 0
+    ensure_env(tmp_path / "generated" / "k")
+    values = dict(
+        line.split("=", 1)
+        for line in (tmp_path / "generated" / "k" / ".env").read_text().splitlines()
+        if "=" in line
+    )
+    assert len(values["MY_TOKEN"]) >= 32 and len(values["GLUETUN_SECRET"]) >= 32
+    assert values["GLUETUN_ENV_FILE"] == "./gluetun.env"
+
+
+def test_long_and_odd_paths_are_one_line_errors(tmp_path: Path) -> None:
+    long = "a" * 5000
+    for args in (
+        ["render", "--profile", f"{long}.yaml"],
+        ["-C", long, "check"],
+        ["validate", long],
+        ["init", long],
+    ):
+        result = gen(tmp_path, *args)
+        assert result.returncode in (1, 2), (args, result.stderr[-300:])
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2, args

@@ -97,6 +97,19 @@ def _extra_service(**keys: Any) -> Edit:
     return lambda d: d["services"].update(extra={"image": "busybox:1.36", **keys})
 
 
+def _bound_volume(d: dict[str, Any]) -> None:
+    d["volumes"]["hostroot"] = {
+        "driver": "local",
+        "driver_opts": {"type": "none", "o": "bind", "device": "/"},
+    }
+    d["services"]["gluetun"]["volumes"] = ["hostroot:/host"]
+
+
+def _shadow_secret(d: dict[str, Any]) -> None:
+    d["secrets"] = {"s": {"file": "/etc/shadow"}}
+    d["services"]["gluetun"]["secrets"] = ["s"]
+
+
 def _injected_image(d: dict[str, Any]) -> None:
     # What a raw template once rendered from an image value carrying YAML: three keys gluetun must not have.
     d["services"]["gluetun"].update(privileged=True, volumes=["/:/host"], pid="host")
@@ -143,7 +156,7 @@ CASES: dict[str, tuple[str, Edit, list[str]]] = {
     "SYS_ADMIN granted": (
         "single",
         lambda d: d["services"]["gluetun"]["cap_add"].append("SYS_ADMIN"),
-        ["service gluetun: cap_add: SYS_ADMIN amounts to root"],
+        ["service gluetun: cap_add: SYS_ADMIN reaches past the container"],
     ),
     "seccomp off": (
         "single",
@@ -154,6 +167,69 @@ CASES: dict[str, tuple[str, Edit, list[str]]] = {
         "single",
         _injected_image,
         ["service gluetun: privileged: true", "mounts the host's /", "service gluetun: pid: host"],
+    ),
+    # --- found by a red-team pass ---
+    "root through a dot part": ("single", _add_volume("gluetun", "/./:/host"), ["mounts the host's / into"]),
+    "/etc through ..": ("single", _add_volume("gluetun", "/etc/../etc:/x"), ["mounts the host's /etc into"]),
+    "the host's root through /proc": (
+        "single",
+        _add_volume("gluetun", "/proc/1/root:/host"),
+        ["service gluetun: volumes: mounts the host's /proc (/proc/1/root)"],
+    ),
+    "the containerd socket": (
+        "standalone",
+        _add_volume("supervisor", "/run/containerd/containerd.sock:/c.sock"),
+        ["mounts the host's /run (/run/containerd/containerd.sock)"],
+    ),
+    "a named volume bound to the host's root": (
+        "single",
+        _bound_volume,
+        ["service gluetun: volumes: mounts the host's / into"],
+    ),
+    "a privileged service behind a profile": (
+        "standalone",
+        _extra_service(privileged=True, profiles=["debug"]),
+        ["service extra: privileged: true"],
+    ),
+    "volumes_from the supervisor": (
+        "standalone",
+        _extra_service(volumes_from=["supervisor"]),
+        ["service extra: volumes_from: supervisor hands it supervisor's mounts, the Docker socket"],
+    ),
+    "a host disk as a device": (
+        "single",
+        lambda d: d["services"]["gluetun"]["devices"].append("/dev/sda:/dev/sda"),
+        ["service gluetun: devices: /dev/sda gives the container a host device"],
+    ),
+    "device cgroup rules": (
+        "single",
+        _service("gluetun", device_cgroup_rules=["a *:* rwm"]),
+        ["service gluetun: device_cgroup_rules"],
+    ),
+    "SELinux labels off": (
+        "single",
+        _service("gluetun", security_opt=["label=disable"]),
+        ["service gluetun: security_opt: 'label=disable'"],
+    ),
+    "BPF granted": (
+        "single",
+        lambda d: d["services"]["gluetun"]["cap_add"].append("BPF"),
+        ["service gluetun: cap_add: BPF reaches past the container"],
+    ),
+    "a privileged post_start hook": (
+        "single",
+        _service("gluetun", post_start=[{"command": ["id"], "privileged": True}]),
+        ["service gluetun: post_start/pre_stop: a privileged hook"],
+    ),
+    "a secret read from /etc/shadow": (
+        "single",
+        _shadow_secret,
+        ["service gluetun: secrets: mounts the host's /etc (/etc/shadow)"],
+    ),
+    "a host path from a variable": (
+        "single",
+        _add_volume("gluetun", "${HR:-/tmp}:/host"),
+        ["service gluetun: volumes: the host path '${HR:-/tmp}' depends on a variable"],
     ),
     "gluetun without the tun device": (
         "single",
@@ -302,6 +378,34 @@ def test_the_users_shell_does_not_change_the_verdict(
     )
     monkeypatch.setenv("ENGINE_PORTS", "19000-19001")
     assert run_gen("validate", str(path)).exit_code == 0
+
+
+def test_an_override_beside_the_file_is_read_as_compose_up_reads_it(run_gen: RunGen, tmp_path: Path) -> None:
+    path = edited(tmp_path, "single", lambda d: None)
+    assert run_gen("validate", str(path)).exit_code == 0
+    (tmp_path / "compose.override.yaml").write_text("services:\n  gluetun:\n    privileged: true\n")
+    result = run_gen("validate", str(path))
+    assert result.exit_code == 1
+    assert "service gluetun: privileged: true" in result.output
+    assert "(read with compose.override.yaml beside it" in result.output
+
+
+def test_a_file_that_is_not_utf8_is_one_clear_line(run_gen: RunGen, tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_bytes(b"\xff\xfeservices: {}\n")
+    result = run_gen("validate", str(tmp_path / "compose.yaml"))
+    assert result.exit_code == 1 and "not UTF-8 text" in result.output and "Traceback" not in result.output
+
+
+def test_compose_reading_for_ever_is_stopped(
+    run_gen: RunGen, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import generator.validate as validate
+
+    monkeypatch.setattr(validate, "COMPOSE_TIMEOUT_S", 3)
+    path = edited(tmp_path, "single", _service("gluetun", env_file=[{"path": "/dev/zero", "required": True}]))
+    result = run_gen("validate", str(path))
+    assert result.exit_code == 1
+    assert "did not finish in 3 s" in result.output
 
 
 def test_schema_violation_names_the_service_and_key(run_gen: RunGen, tmp_path: Path) -> None:
