@@ -30,9 +30,12 @@ def published_host_ports(compose: dict[str, Any]) -> list[int]:
 
 
 def busy(ports: list[int]) -> list[int]:
+    """Ports something listens on. SO_REUSEADDR, as Docker binds: a port a test just released sits in
+    TIME_WAIT for 60 s, which blocks a plain bind but not Docker's."""
     taken = []
     for port in ports:
         with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:

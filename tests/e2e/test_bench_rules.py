@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,19 @@ def test_docker_test_without_a_daemon_skips_but_fails_under_ci(marked_test, monk
     result = marked_test.runpytest_subprocess("-p", "bench.fixtures", "-rs")
     result.assert_outcomes(passed=1, **outcome)
     result.stdout.fnmatch_lines(["*DOCKER_HOST=unix:///nonexistent/docker.sock does not answer*"])
+
+
+def test_a_port_in_time_wait_counts_as_free_as_docker_sees_it():
+    from bench.host_ports import busy
+
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert busy([port]) == [port]  # listening: taken
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server side closes first: its end of the connection enters TIME_WAIT
+        client.close()
+    assert busy([port]) == []
