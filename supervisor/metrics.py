@@ -36,6 +36,12 @@ class Metrics:
             registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30),
         )
+        self.streams_over_limit = Gauge(
+            "streams_over_limit",
+            "Active streams beyond max_streams_per_engine on their engine",
+            namespace=NAMESPACE,
+            registry=r,
+        )
         self.port_pool_used = Gauge(
             "port_pool_used", "Engine port slots held, by VPN", ["vpn"], namespace=NAMESPACE, registry=r
         )
@@ -52,7 +58,11 @@ class Metrics:
         )
 
     def render(
-        self, engines: list[tuple[HealthStatus, str]], streams: int, pool: dict[str, tuple[int, int]]
+        self,
+        engines: list[tuple[HealthStatus, str]],
+        streams: int,
+        pool: dict[str, tuple[int, int]],
+        over_limit: int = 0,
     ) -> bytes:
         """Prometheus text after refreshing gauges from (state, vpn) pairs and {vpn: (used, size)}."""
         self.engines.clear()
@@ -62,6 +72,7 @@ class Metrics:
                     sum(1 for state, on in engines if state is status and on == vpn)
                 )
         self.active_streams.set(streams)
+        self.streams_over_limit.set(over_limit)
         for vpn, (used, size) in pool.items():
             self.port_pool_used.labels(vpn=vpn).set(used)
             self.port_pool_size.labels(vpn=vpn).set(size)

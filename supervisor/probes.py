@@ -14,7 +14,26 @@ PROBE_TIMEOUT_S = 3.0
 @dataclass(frozen=True)
 class VpnReport:
     status: str  # gluetun's word: starting, running, stopping, stopped, crashed, completed
-    forwarded_port: int | None
+    forwarded_port: int | None  # the first forwarded port: the one an engine takes as its P2P port
+    forwarded_ports: tuple[int, ...] = ()  # every forwarded port (ProtonVPN forwards up to 5)
+
+
+def forwarded_ports(body: dict[str, Any]) -> tuple[int, ...]:
+    """gluetun's /v1/portforward: `{"port": N}` (0 when none), or `{"ports": [N, ...]}` when it forwards
+    several (v3.41.1 then sends no "port"). Anything else is not gluetun's shape: ValueError."""
+    if "ports" in body:
+        ports = body["ports"]
+        if not isinstance(ports, list) or not all(_is_port(p) or p == 0 for p in ports):
+            raise ValueError(f"/v1/portforward ports is {str(ports)[:80]!r}, not a list of ports")
+        return tuple(p for p in ports if p)
+    port = body.get("port", 0)
+    if not (_is_port(port) or port == 0):
+        raise ValueError(f"/v1/portforward port is {str(port)[:80]!r}, not a port")
+    return (port,) if port else ()
+
+
+def _is_port(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
 
 
 class Probes(Protocol):
@@ -51,12 +70,13 @@ class HttpProbes:
         try:
             status = await self._client.get(f"{base}/v1/vpn/status", headers=headers)
             status.raise_for_status()
-            forwarded = None
+            forwarded: tuple[int, ...] = ()
             if port_forwarding:
                 answer = await self._client.get(f"{base}/v1/portforward", headers=headers)
                 if answer.status_code == 200:
-                    forwarded = int(_json_object(answer).get("port") or 0) or None
-            return VpnReport(str(_json_object(status).get("status", "unknown")), forwarded)
+                    forwarded = forwarded_ports(_json_object(answer))
+            state = str(_json_object(status).get("status", "unknown"))
+            return VpnReport(state, forwarded[0] if forwarded else None, forwarded)
         except (httpx.HTTPError, ValueError, TypeError) as error:  # any answer not in gluetun's shape
             raise ProbeFailure(f"control server {base}: {error}") from None
 

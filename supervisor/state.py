@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from supervisor.core.breaker import CircuitBreaker
-from supervisor.core.capacity import ProvisionInputs, VpnView
+from supervisor.core.capacity import ProvisionInputs, VpnView, freeing_eta
 from supervisor.core.clock import Clock
 from supervisor.core.health import HealthStatus
 from supervisor.core.ports import PortPool, VpnKey
 from supervisor.core.records import Engine
+from supervisor.core.scaling import has_room, over_limit
 from supervisor.settings import Config
 
 
@@ -28,6 +29,7 @@ class VpnState:
     started_at: str | None = None  # a new value means gluetun restarted: attached engines lost their network
     status: str = "unknown"
     forwarded_port: int | None = None
+    forwarded_ports: tuple[int, ...] = ()  # every port gluetun forwards; the first is forwarded_port
     last_check: datetime | None = None
 
     @property
@@ -70,6 +72,17 @@ class StackState:
     def active_streams(self) -> int:
         return sum(len(engine.streams) for engine in self.engines.values())
 
+    @property
+    def stream_limit(self) -> int:
+        return self.config.stack.replicas.max_streams_per_engine
+
+    def full_engines(self) -> int:
+        """Engines with no room for another stream (max_streams_per_engine reached)."""
+        return sum(1 for e in self.engines.values() if not has_room(len(e.streams), self.stream_limit))
+
+    def streams_over_limit(self) -> int:
+        return sum(over_limit(len(e.streams), self.stream_limit) for e in self.engines.values())
+
     def count(self, status: HealthStatus) -> int:
         return sum(1 for engine in self.engines.values() if engine.health_status is status)
 
@@ -91,6 +104,7 @@ class StackState:
 
     def provision_inputs(self) -> ProvisionInputs:
         timings = self.config.stack.timings
+        now = self.clock.monotonic()
         # Held slots count engines still being created, so a burst spreads over the VPNs too.
         views = tuple(
             VpnView(key, vpn.connected, self.pool.used(key), self.pool.free(key))
@@ -103,5 +117,10 @@ class StackState:
             breaker_open=not self.breaker.allows(),
             breaker_eta_seconds=self.breaker.recovery_eta_seconds(),
             vpn_retry_seconds=max(1, round(timings.vpn_check_interval_s)),
-            capacity_retry_seconds=max(1, round(timings.engine_grace_period_s)),
+            capacity_retry_seconds=freeing_eta(
+                [now - e.idle_since for e in self.engines.values() if not e.streams],
+                self.removing,
+                timings.engine_grace_period_s,
+                timings.autoscale_interval_s,
+            ),
         )

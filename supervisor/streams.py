@@ -68,6 +68,13 @@ class Streams:
         engine.last_stream_usage = now
         self._state.streams_total += 1
         log.info("stream %s started on %s", stream_id, engine.container_name)
+        if len(engine.streams) > self._state.stream_limit:
+            log.warning(
+                "engine %s now carries %d streams, above max_streams_per_engine %d (recorded all the same)",
+                engine.container_name,
+                len(engine.streams),
+                self._state.stream_limit,
+            )
         return stream
 
     def end(self, stream_id: str | None, container_id: str | None, reason: str | None) -> list[Stream]:

@@ -27,8 +27,8 @@ class StreamCounts(msgspec.Struct):
 
 class Capacity(msgspec.Struct):
     total: int  # engines running
-    used: int  # engines serving at least one stream
-    available: int
+    used: int  # engines with no room for another stream (max_streams_per_engine reached)
+    available: int  # engines with room
     max_replicas: int
     min_replicas: int
 
@@ -75,7 +75,7 @@ def orchestrator_status(supervisor: Supervisor) -> OrchestratorStatus:
     vpns = [vpn for key, vpn in state.vpns.items() if key is not None]
     connected = [vpn for vpn in vpns if vpn.connected]
     engines = len(state.engines)
-    busy = sum(1 for engine in state.engines.values() if engine.streams)
+    full = state.full_engines()
     unhealthy = state.count(HealthStatus.unhealthy)
     overall: Literal["healthy", "degraded", "unavailable"] = "healthy"
     if (vpns and not connected) or (not engines and refusal is not None):
@@ -87,7 +87,7 @@ def orchestrator_status(supervisor: Supervisor) -> OrchestratorStatus:
         status=overall,
         engines=EngineCounts(engines, engines, state.count(HealthStatus.healthy), unhealthy),
         streams=StreamCounts(state.active_streams(), state.streams_total),
-        capacity=Capacity(engines, busy, engines - busy, replicas.max, replicas.min),
+        capacity=Capacity(engines, full, engines - full, replicas.max, replicas.min),
         vpn=VpnSummary(
             enabled=bool(vpns),
             connected=bool(connected),

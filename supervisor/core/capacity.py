@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -66,7 +67,8 @@ class ProvisionInputs:
     breaker_open: bool
     breaker_eta_seconds: int
     vpn_retry_seconds: int
-    capacity_retry_seconds: int
+    # When an engine is expected to free up (see freeing_eta); None: nothing will, so clients fail fast.
+    capacity_retry_seconds: int | None
 
 
 def choose_vpn(inputs: ProvisionInputs) -> VpnKey:
@@ -101,10 +103,35 @@ def choose_vpn(inputs: ProvisionInputs) -> VpnKey:
 
 
 def _full(inputs: ProvisionInputs, message: str) -> ProvisioningBlocked:
+    eta = inputs.capacity_retry_seconds
+    if eta is None:  # acexy reads only should_wait: true would hold each client 45 s for nothing
+        return ProvisioningBlocked(
+            BlockCode.max_capacity,
+            f"{message}, and every engine carries streams; no engine is expected to free up",
+            0,
+            can_retry=False,
+            should_wait=False,
+        )
     return ProvisioningBlocked(
         BlockCode.max_capacity,
-        f"{message}; reuse a running engine or wait for one to be freed",
-        inputs.capacity_retry_seconds,
+        f"{message}; reuse a free engine or wait for one to be freed",
+        eta,
         can_retry=False,
         should_wait=True,
     )
+
+
+def freeing_eta(
+    idle_for_s: list[float], removing: int, grace_period_s: float, interval_s: float
+) -> int | None:
+    """Seconds until an engine slot is expected to free up, or None when none is.
+
+    A removal in flight frees its slot within moments; an idle engine is removed by the next autoscale
+    pass after its grace period (or is free for reuse meanwhile). Engines carrying streams free nothing.
+    """
+    if removing:
+        return 1
+    if not idle_for_s:
+        return None
+    soonest = min(max(0.0, grace_period_s - idle) for idle in idle_for_s)
+    return max(1, math.ceil(soonest + interval_s))

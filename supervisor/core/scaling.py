@@ -12,8 +12,19 @@ class EngineLoad:
     idle_since: float  # monotonic time of its last stream (or its start)
 
 
+def has_room(streams: int, limit: int) -> bool:
+    """An engine is free while it carries fewer streams than max_streams_per_engine."""
+    return streams < limit
+
+
+def over_limit(streams: int, limit: int) -> int:
+    """Streams an engine carries beyond the limit (recorded all the same: the viewer is watching)."""
+    return max(0, streams - limit)
+
+
 def desired_engines(busy: int, minimum: int, min_free: int, maximum: int, target: int | None) -> int:
-    """`min_free` idle engines beyond the busy ones, at least `min` (or the /scale target), at most `max`."""
+    """`min_free` free engines beyond the full (`busy`) ones, at least `min` (or the /scale target), at
+    most `max`."""
     floor = minimum if target is None else target
     return max(minimum, min(maximum, max(floor, busy + min_free)))
 

@@ -24,8 +24,13 @@ class AutoscaleLoop:
 
     def desired(self) -> int:
         replicas = self._state.config.stack.replicas
-        busy = sum(1 for engine in self._state.engines.values() if engine.streams)
-        return desired_engines(busy, replicas.min, replicas.min_free, replicas.max, self._state.scale_target)
+        return desired_engines(
+            self._state.full_engines(),
+            replicas.min,
+            replicas.min_free,
+            replicas.max,
+            self._state.scale_target,
+        )
 
     async def tick(self) -> None:
         await self.forget_vanished()

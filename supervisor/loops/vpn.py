@@ -78,6 +78,7 @@ class VpnLoop:
                     settings.port_forwarding,
                 )
                 vpn.status, vpn.forwarded_port = report.status, report.forwarded_port
+                vpn.forwarded_ports = report.forwarded_ports
             except ProbeFailure as error:
                 vpn.status = "unreachable"
                 log.warning("VPN %s: %s", vpn.service, error)

@@ -45,6 +45,9 @@ async def http_server(answer: Answer) -> AsyncIterator[int]:
         (b'{"status": "running"}', b"[5914]"),
         (b'{"status": "running"}', b'{"port": [5914]}'),
         (b'{"status": "running"}', b'{"port": "many"}'),
+        (b'{"status": "running"}', b'{"ports": "5914"}'),
+        (b'{"status": "running"}', b'{"ports": [5914, "x"]}'),
+        (b'{"status": "running"}', b'{"port": 70000}'),
         (b"not json", b'{"port": 5914}'),
     ],
 )
@@ -61,6 +64,32 @@ async def test_a_control_server_answering_out_of_shape_is_a_probe_failure(
                 await probes.vpn_report("127.0.0.1", port, "key", port_forwarding=True)
     finally:
         await probes.close()
+
+
+@pytest.mark.parametrize(
+    ("port_body", "first", "every"),
+    [
+        (b'{"port": 5914}', 5914, (5914,)),
+        (b'{"port": 0}', None, ()),
+        (b"{}", None, ()),
+        # gluetun v3.41.1 when the provider forwards several ports: no "port" key at all
+        (b'{"ports": [5914, 6001, 6002]}', 5914, (5914, 6001, 6002)),
+        (b'{"ports": []}', None, ()),
+    ],
+)
+async def test_both_portforward_shapes_are_read(
+    port_body: bytes, first: int | None, every: tuple[int, ...]
+) -> None:
+    def answer(path: str) -> tuple[int, bytes]:
+        return 200, b'{"status": "running"}' if path == "/v1/vpn/status" else port_body
+
+    probes = HttpProbes()
+    try:
+        async with http_server(answer) as port:
+            report = await probes.vpn_report("127.0.0.1", port, "key", port_forwarding=True)
+    finally:
+        await probes.close()
+    assert (report.forwarded_port, report.forwarded_ports) == (first, every)
 
 
 async def test_a_well_formed_control_server_is_read() -> None:
