@@ -63,6 +63,17 @@ def _not_reserved(name: str) -> str:
     return name
 
 
+def _engine_variable(name: str) -> str:
+    if name in RESERVED_ENV_NAMES or name.startswith(("LD_", "PYTHON")):
+        raise ValueError(f"{name} already means something to every process; an engine may not be given it")
+    return name
+
+
+# A variable a provision request may set on an engine (engine.allowed_env).
+EngineEnvName = Annotated[
+    str, Strict(), Field(pattern=ENV_NAME_PATTERN, max_length=64), AfterValidator(_engine_variable)
+]
+
 EnvName = Annotated[
     str, Strict(), Field(pattern=ENV_NAME_PATTERN, max_length=64), AfterValidator(_not_reserved)
 ]

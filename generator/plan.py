@@ -268,7 +268,9 @@ def build_plan(profile: Profile, profile_name: str, source: str) -> Plan:
         supervisor_port=profile.ports.supervisor,
         host_ip=profile.ports.host_ip,
         api_key_env=profile.supervisor.api_key_env,
-        engine=EngineSettings(image=image, port_style=style),
+        engine=EngineSettings(
+            image=image, port_style=style, allowed_env=tuple(dict.fromkeys(profile.engine.allowed_env))
+        ),
         standalone_http=host if profile.mode is Mode.standalone else None,
         vpns=tuple(
             VpnSettings(

@@ -25,6 +25,7 @@ from pydantic import (
 from generator.errors import UserError
 from generator.fields import (
     ENV_NAME_PATTERN,
+    EngineEnvName,
     EnvName,
     HostIp,
     ImageRef,
@@ -64,6 +65,9 @@ class EngineProfile(Strict):
     variant: EngineVariant | None = EngineVariant.krinkuto11
     image: ImageRef | None = Field(default=None, description="overrides the variant's image")
     port_style: PortStyle | None = Field(default=None, description="overrides the variant's port passing")
+    allowed_env: list[EngineEnvName] = Field(
+        default=[], max_length=64, description="variables a provision request may set on an engine"
+    )
 
     @model_validator(mode="after")
     def _resolvable(self) -> EngineProfile:

@@ -13,6 +13,7 @@ import socket
 
 from supervisor.core import labels as label
 from supervisor.core.health import HealthStatus
+from supervisor.core.offer import namespace_lost
 from supervisor.core.ports import PortConflict
 from supervisor.core.records import Engine
 from supervisor.runtime.base import ContainerInfo, Runtime
@@ -72,6 +73,7 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
             # Exited, restarting or paused: its restart policy may start it again on its port, so the port
             # stays held. Judged, not deleted: the health loop replaces it if it stays down.
             log.warning("engine %s is not running; adopted with its port held, marked unhealthy", info.name)
+            engine.container_running = False
             state.mark_unhealthy(engine)
         elif vpn is not None and engine.slot.vpn is not None and _namespace_lost(info, vpn):
             # Its gluetun was replaced or restarted while we were down: no network. Judged, not deleted.
@@ -88,10 +90,9 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
 
 
 def _namespace_lost(info: ContainerInfo, vpn: VpnState) -> bool:
-    started_at = info.labels.get(label.VPN_STARTED_AT)
-    if info.labels.get(label.VPN_CONTAINER_ID) != vpn.container_id:
-        return True
-    return started_at is not None and vpn.started_at is not None and started_at != vpn.started_at
+    if vpn.container_id is None:  # its gluetun is gone: an engine made in a namespace lost it
+        return info.labels.get(label.VPN_CONTAINER_ID) is not None
+    return namespace_lost(info.labels, vpn.container_id, vpn.started_at)
 
 
 def _adopt(state: StackState, info: ContainerInfo, store: Store) -> Engine | None:

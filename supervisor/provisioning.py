@@ -52,7 +52,7 @@ class Provisioner:
         Reserving before the first await means that callers counting engines (autoscale) see the
         reservation immediately, and concurrent calls can never overshoot `max`.
         """
-        _check_request(request)
+        _check_request(request, self._state.config.stack.engine.allowed_env)
         started = self._state.clock.monotonic()
         slot = self._reserve(request.host_port)  # raises ProvisioningBlocked / PortTaken: nothing to undo
         try:
@@ -224,7 +224,7 @@ class Provisioner:
         log.info("engine %s removed: %s", engine.container_name, reason)
 
 
-def _check_request(request: ProvisionRequest) -> None:
+def _check_request(request: ProvisionRequest, allowed_env: tuple[str, ...] = ()) -> None:
     """Refuse what Docker would refuse: a bad request must not count as a Docker failure in the breaker."""
     for key, value in request.labels.items():
         if key.startswith((label.PREFIX + ".", "com.docker.")):
@@ -241,4 +241,11 @@ def _check_request(request: ProvisionRequest) -> None:
         if key in PORT_ENVIRONMENT:
             raise InvalidInput(
                 f"env.{key}", "the engine's ports are set by the supervisor from the stack settings"
+            )
+        if key not in allowed_env:
+            allowed = ", ".join(allowed_env) or "none"
+            raise InvalidInput(
+                f"env.{key}",
+                f"not a variable this stack lets requests set (allowed: {allowed}); list it in the "
+                "profile's engine.allowed_env to allow it",
             )

@@ -87,6 +87,9 @@ class PortStyle(StrEnum):
 class EngineSettings(Frozen):
     image: str
     port_style: PortStyle
+    # Variables a provision request may set on the engine (none by default: a request's env could break
+    # the image, e.g. PATH, and so every later start; the profile lists what its proxies may set).
+    allowed_env: tuple[str, ...] = ()
 
 
 class EnginePorts(Frozen):

@@ -13,6 +13,7 @@ from supervisor.core.breaker import CircuitBreaker
 from supervisor.core.capacity import ProvisionInputs, VpnView, freeing_eta
 from supervisor.core.clock import Clock
 from supervisor.core.health import HealthStatus
+from supervisor.core.offer import Withdrawn, namespace_lost, withdrawal
 from supervisor.core.ports import PortPool, VpnKey
 from supervisor.core.records import Engine
 from supervisor.core.scaling import has_room, over_limit
@@ -92,6 +93,20 @@ class StackState:
         engine.health_status = HealthStatus.unhealthy
         if engine.unhealthy_since is None:
             engine.unhealthy_since = self.clock.monotonic()
+
+    def withdrawal(self, engine: Engine) -> Withdrawn | None:
+        """Why this engine must not be offered to a proxy right now (None: it may serve)."""
+        vpn = self.vpns.get(engine.slot.vpn)
+        on_vpn = engine.slot.vpn is not None and vpn is not None
+        return withdrawal(
+            container_running=engine.container_running,
+            health=engine.health_status,
+            on_vpn=on_vpn,
+            vpn_connected=vpn is not None and vpn.connected,
+            lost_namespace=on_vpn
+            and vpn is not None
+            and namespace_lost(engine.labels, vpn.container_id, vpn.started_at),
+        )
 
     def find_engine(self, key: str) -> Engine | None:
         """By full id, id prefix (as `docker ps` shows) or container name."""

@@ -54,10 +54,15 @@ class EngineController(Controller):
         )
 
     @get("/engines")
-    async def list_engines(self, supervisor: SupervisorDependency) -> list[EngineOut]:
-        """Every engine of the stack, as a bare array (served from memory)."""
+    async def list_engines(
+        self, supervisor: SupervisorDependency, all: FromQuery[bool] = False
+    ) -> list[EngineOut]:
+        """The engines a proxy may use, as a bare array (served from memory): an engine whose container is
+        not running, whose VPN is down or lost, or which is unhealthy is withdrawn at once. `?all=true`
+        lists every engine with the reason it is withdrawn, for operators."""
         state = supervisor.state
-        return [engine_out(state, engine) for engine in state.engines.values()]
+        listed = [engine_out(state, engine) for engine in state.engines.values()]
+        return listed if all else [engine for engine in listed if engine.withdrawn is None]
 
     @get("/engines/{engine_id:str}")
     async def show_engine(self, supervisor: SupervisorDependency, engine_id: FromPath[str]) -> EngineDetail:

@@ -11,6 +11,7 @@ from typing import Literal
 
 import msgspec
 
+from supervisor.core.offer import Withdrawn
 from supervisor.core.records import Engine, Stream
 from supervisor.state import StackState
 
@@ -47,6 +48,9 @@ class EngineOut(msgspec.Struct):
     vpn_container: str | None
     vpn: str | None
     container_http_port: int
+    # Why a proxy must not use it now (container_stopped, vpn_down, namespace_lost, unhealthy); null when it
+    # may. Plain /engines lists only engines with null here; /engines?all=true lists every engine.
+    withdrawn: Withdrawn | None = None
 
 
 class StreamOut(msgspec.Struct):
@@ -135,6 +139,7 @@ def engine_out(state: StackState, engine: Engine) -> EngineOut:
         vpn_container=engine.vpn_container,
         vpn=engine.slot.vpn,
         container_http_port=engine.slot.http,
+        withdrawn=state.withdrawal(engine),
     )
 
 

@@ -85,7 +85,12 @@ def orchestrator_status(supervisor: Supervisor) -> OrchestratorStatus:
     shown = connected[0] if connected else (vpns[0] if vpns else None)
     return OrchestratorStatus(
         status=overall,
-        engines=EngineCounts(engines, engines, state.count(HealthStatus.healthy), unhealthy),
+        engines=EngineCounts(
+            engines,
+            sum(1 for engine in state.engines.values() if engine.container_running),
+            state.count(HealthStatus.healthy),
+            unhealthy,
+        ),
         streams=StreamCounts(state.active_streams(), state.streams_total),
         capacity=Capacity(engines, full, engines - full, replicas.max, replicas.min),
         vpn=VpnSummary(

@@ -30,6 +30,7 @@ class Engine:
     idle_since: float = 0.0
     streams: set[str] = field(default_factory=set)  # ids of its active streams
     vpn_container_id: str | None = None
+    container_running: bool = True  # as Docker last reported it
 
     @property
     def host_http_port(self) -> int:

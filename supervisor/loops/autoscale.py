@@ -75,6 +75,8 @@ class AutoscaleLoop:
         for container_id in known:
             engine = self._state.engines.get(container_id)
             info = listed.get(container_id)
+            if engine is not None and info is not None:
+                engine.container_running = info.running
             if engine is None or (info is not None and info.running):
                 continue
             if info is None:

@@ -73,7 +73,8 @@ def stack_settings(
     profile = {
         "stack": stack,
         "mode": mode,
-        "engine": {"variant": "krinkuto11"},
+        # The stand-in engine takes its faults from STANDIN_FAULT, which tests set per provision.
+        "engine": {"variant": "krinkuto11", "allowed_env": ["STANDIN_FAULT"]},
         "replicas": {"min": 0, "min_free": 0, "max": max_replicas},
         "timings": {"startup_timeout_s": startup_timeout_s, "vpn_check_interval_s": 1},
         "ports": {

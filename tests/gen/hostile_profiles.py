@@ -221,6 +221,10 @@ HOSTILE: dict[str, tuple[str, list[str]]] = {
         ),
         ["ports.engine_http", "expected a port range"],
     ),
+    "an engine allowed to be given PATH": (
+        _standalone("engine: {allowed_env: [PATH]}\n"),
+        ["engine.allowed_env[0]", "PATH already means something"],
+    ),
     # --- files that are not profiles ---
     "not a mapping": ("- a\n- b\n", ["a profile must be a YAML mapping"]),
     "two documents": (_standalone("") + "---\nstack: u\n", ["more than one YAML document"]),

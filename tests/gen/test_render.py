@@ -222,3 +222,11 @@ def test_unwritable_output_is_a_clear_error(run_gen: RunGen, tmp_path: Path) -> 
     result = run_gen("render", "--profile", "single", "--out", str(blocker / "out"))
     assert result.exit_code == 1
     assert "cannot write" in result.output and "choose another --out" in result.output
+
+
+def test_allowed_request_env_reaches_the_supervisor_settings(
+    run_gen: RunGen, write_profile: WriteProfile, tmp_path: Path
+) -> None:
+    profile = {**STANDALONE, "engine": {"allowed_env": ["ACESTREAM_CACHE_LIMIT", "ACESTREAM_CACHE_LIMIT"]}}
+    assert run_gen("render", "--profile", str(write_profile(profile)), "--out", str(tmp_path)).exit_code == 0
+    assert settings_of(load(tmp_path / "compose.yaml")).engine.allowed_env == ("ACESTREAM_CACHE_LIMIT",)

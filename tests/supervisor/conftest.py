@@ -28,7 +28,12 @@ API_KEY = "test-key-0123456789"
 
 
 def stack_settings(
-    mode: str = "standalone", *, max_replicas: int = 10, size: int = 10, **replicas: int
+    mode: str = "standalone",
+    *,
+    max_replicas: int = 10,
+    size: int = 10,
+    allowed_env: tuple[str, ...] = (),
+    **replicas: int,
 ) -> StackSettings:
     base: dict[str, object] = {
         "stack": f"acestream-{mode}",
@@ -36,7 +41,7 @@ def stack_settings(
         "profile": mode,
         "supervisor_port": 8000,
         "api_key_env": "SUPERVISOR_API_KEY",
-        "engine": {"image": "engine:test", "port_style": "conf"},
+        "engine": {"image": "engine:test", "port_style": "conf", "allowed_env": list(allowed_env)},
         "replicas": {"min": 0, "min_free": 0, "max": max_replicas, **replicas},
     }
     if mode == "standalone":

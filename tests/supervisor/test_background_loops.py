@@ -109,10 +109,11 @@ async def test_an_engine_whose_gluetun_was_replaced_while_down_is_kept_but_unhea
     }
     engine_id = runtime.add("acestream-single-engine-40003-abcdef", labels)
     async with open_client("single") as client:
-        engines = (await client.get("/engines")).json()
-        assert [(engine["container_id"], engine["health_status"]) for engine in engines] == [
-            (engine_id, "unhealthy")
-        ]
+        engines = (await client.get("/engines", params={"all": "true"})).json()
+        assert [
+            (engine["container_id"], engine["health_status"], engine["withdrawn"]) for engine in engines
+        ] == [(engine_id, "unhealthy", "namespace_lost")]
+        assert (await client.get("/engines")).json() == []  # never offered to a proxy
         assert engine_id in runtime.containers
 
 
@@ -130,7 +131,9 @@ async def test_engines_whose_gluetun_restarted_while_down_are_kept_but_unhealthy
     current = runtime.add("e-40002", {**base, label.HOST_HTTP_PORT: "40002", label.VPN_STARTED_AT: "t1"})
     async with stack as client:
         health = {
-            engine["container_id"]: engine["health_status"]
-            for engine in (await client.get("/engines")).json()
+            engine["container_id"]: (engine["health_status"], engine["withdrawn"])
+            for engine in (await client.get("/engines", params={"all": "true"})).json()
         }
-        assert health == {before: "unhealthy", current: "unknown"}
+        assert health == {before: ("unhealthy", "namespace_lost"), current: ("unknown", None)}
+        offered = [engine["container_id"] for engine in (await client.get("/engines")).json()]
+        assert offered == [current]

@@ -62,10 +62,11 @@ async def test_an_engine_that_exited_keeps_its_port_until_the_health_loop_replac
         runtime.kill(first["container_id"])  # exited; its restart policy may start it again
         probes.silent.add(first["host_http_port"])
         await supervisor.autoscale.forget_vanished()
-        engines = (await client.get("/engines")).json()
-        assert [(engine["container_id"], engine["health_status"]) for engine in engines] == [
-            (first["container_id"], "unhealthy")
-        ]
+        engines = (await client.get("/engines", params={"all": "true"})).json()
+        assert [
+            (engine["container_id"], engine["health_status"], engine["withdrawn"]) for engine in engines
+        ] == [(first["container_id"], "unhealthy", "container_stopped")]
+        assert (await client.get("/engines")).json() == []  # withdrawn from proxies at once
         second = (await client.post("/provision/acestream", headers=auth)).json()
         assert second["host_http_port"] != first["host_http_port"]
         clock.advance(supervisor.config.stack.timings.health_unhealthy_grace_period_s)
@@ -83,10 +84,11 @@ async def test_start_up_holds_the_port_of_an_engine_that_is_not_running(
     runtime.kill(first["container_id"])  # exited (or restarting) while the supervisor was down
     async with open_client("standalone") as client:
         assert first["container_id"] in runtime.containers  # start-up deleted no engine
-        engines = (await client.get("/engines")).json()
+        engines = (await client.get("/engines", params={"all": "true"})).json()
         assert [(engine["container_id"], engine["port"], engine["health_status"]) for engine in engines] == [
             (first["container_id"], first["host_http_port"], "unhealthy")
         ]
+        assert (await client.get("/engines")).json() == []
         second = (await client.post("/provision/acestream", headers=auth)).json()
         assert second["host_http_port"] != first["host_http_port"]
 

@@ -267,3 +267,27 @@ async def test_a_docker_failure_on_delete_is_a_503_and_the_engine_stays_listed(
         assert (await client.delete(f"/engines/{engine_id}", headers=auth)).status_code == 200
         ended = (await client.get("/streams")).json()
         assert [(stream["status"], stream["container_id"]) for stream in ended] == [("ended", engine_id)]
+
+
+async def test_request_env_is_limited_to_what_the_profile_allows(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+) -> None:
+    """A request env that breaks the image (PATH) must never reach Docker, or five of them open the
+    breaker for everyone: only the profile's engine.allowed_env may be set, none by default."""
+    async with open_client("standalone") as client:
+        refused = await client.post(
+            "/provision/acestream", json={"env": {"PATH": "/nonexistent"}}, headers=auth
+        )
+        assert refused.status_code == 400
+        assert refused.json()["field"] == "env.PATH" and "allowed: none" in refused.text
+        assert (await client.post("/provision/acestream", json={"env": {}}, headers=auth)).status_code == 200
+    async with open_client("standalone", allowed_env=("ACESTREAM_CACHE_LIMIT",)) as client:
+        made = await client.post(
+            "/provision/acestream", json={"env": {"ACESTREAM_CACHE_LIMIT": "2"}}, headers=auth
+        )
+        assert made.status_code == 200
+        assert runtime.specs[made.json()["container_id"]].environment["ACESTREAM_CACHE_LIMIT"] == "2"
+        other = await client.post("/provision/acestream", json={"env": {"TZ": "UTC"}}, headers=auth)
+        assert other.status_code == 400 and "allowed: ACESTREAM_CACHE_LIMIT" in other.text
+        status = (await client.get("/orchestrator/status")).json()
+        assert status["provisioning"]["circuit_breaker_state"] == "closed"

@@ -1,0 +1,53 @@
+"""Whether an engine may be offered to a proxy: never one that cannot serve.
+
+Pure: the facts about one engine and its VPN in, the reason it is withdrawn (or None) out. `/engines`
+offers only engines with no reason; `/engines?all=true` shows every engine with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from supervisor.core import labels as label
+from supervisor.core.health import HealthStatus
+
+
+class Withdrawn(StrEnum):
+    container_stopped = "container_stopped"  # Docker reports it exited, restarting or paused
+    vpn_down = "vpn_down"  # its gluetun does not report running
+    namespace_lost = "namespace_lost"  # its gluetun was restarted or replaced: the engine has no network
+    unhealthy = "unhealthy"  # it failed its health checks
+
+
+def namespace_lost(
+    labels: Mapping[str, str], vpn_container_id: str | None, vpn_started_at: str | None
+) -> bool:
+    """An engine's network is its gluetun's namespace as it was at creation (labelled): a different
+    gluetun container, or a later start of the same one, left it without a network."""
+    if vpn_container_id is None:
+        return False  # the gluetun is not found right now: the VPN check says vpn_down instead
+    if labels.get(label.VPN_CONTAINER_ID) != vpn_container_id:
+        return True
+    started_at = labels.get(label.VPN_STARTED_AT)
+    return started_at is not None and vpn_started_at is not None and started_at != vpn_started_at
+
+
+def withdrawal(
+    *,
+    container_running: bool,
+    health: HealthStatus,
+    on_vpn: bool,
+    vpn_connected: bool,
+    lost_namespace: bool,
+) -> Withdrawn | None:
+    """Why the engine is not offered, most fundamental reason first; None when it may serve."""
+    if not container_running:
+        return Withdrawn.container_stopped
+    if on_vpn and lost_namespace:
+        return Withdrawn.namespace_lost
+    if on_vpn and not vpn_connected:
+        return Withdrawn.vpn_down
+    if health is HealthStatus.unhealthy:
+        return Withdrawn.unhealthy
+    return None
