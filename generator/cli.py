@@ -80,11 +80,19 @@ def render(ctx: click.Context, profile: str | None, render_all: bool, out: Path 
             click.echo(f"wrote {stack.shown(path)}")
 
 
+def _bounded_read(path: Path, limit: int) -> str:
+    if not path.is_file():
+        return ""
+    with path.open("rb") as handle:
+        return handle.read(limit).decode("utf-8", errors="replace")
+
+
 def _drift(stack: StackDir, rendered: Rendered, directory: Path) -> list[str]:
     diffs = []
     for name, expected in rendered.files.items():
         path = directory / name
-        actual = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        # Read no more than the rendered file could be: a planted giant file is drift, not a memory bomb.
+        actual = _bounded_read(path, len(expected.encode()) + 1)
         if actual != expected:
             shown = stack.shown(path)
             diffs.append(

@@ -7,6 +7,7 @@ Each violation is one line: the service, the key, what is wrong, and the fix.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ RESTART_POLICY = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"
 # Host trees whose mount hands a container the host: the root, its system trees, Docker's own state.
 HOST_SYSTEM_TREES = (
     "/etc", "/proc", "/sys", "/root", "/boot", "/dev", "/run", "/var/run", "/var/lib/docker",
-    "/var/lib/containerd", "/usr", "/lib", "/lib64", "/bin", "/sbin",
+    "/var/lib/containerd", "/var/spool", "/usr", "/lib", "/lib64", "/bin", "/sbin",
 )  # fmt: skip
 DOCKER_SOCKET_NAME = "docker.sock"
 DOCKER_SOCKET_TARGET = "/var/run/docker.sock"
@@ -43,20 +44,37 @@ GLUETUN_DEVICE = "/dev/net/tun"
 
 
 def host_path(source: str) -> str:
-    """A bind source as the kernel resolves it: /./, //, /etc/../etc are all the same tree."""
-    clean = posixpath.normpath("/" + source.lstrip("/")) if source.startswith("/") else source
-    return clean
+    """A bind source as the kernel resolves it: /./, //, /etc/../etc and symlinks (on this machine, where
+    the stack runs) all lead to the same tree."""
+    if not source.startswith("/"):
+        return source
+    try:
+        return os.path.realpath(posixpath.normpath("/" + source.lstrip("/")))
+    except (OSError, ValueError):
+        return posixpath.normpath("/" + source.lstrip("/"))
 
 
-def _host_path_problem(name: str, source: str, what: str) -> str | None:
+def _protected_tree(clean: str) -> str | None:
+    """The protected tree a host path is, lies in, or contains (mounting /var hands over /var/lib/docker)."""
+    if clean == "/":
+        return "/"
+    for tree in HOST_SYSTEM_TREES:
+        if clean == tree or clean.startswith(f"{tree}/") or tree.startswith(f"{clean}/"):
+            return tree if clean.startswith(tree) else clean
+    return None
+
+
+def host_path_problem(name: str, source: str, what: str, project: str | None = None) -> str | None:
     clean = host_path(source)
     if not clean.startswith("/"):
-        return None  # a named volume or a relative path inside the stack directory
+        return None  # a named volume
     if clean.endswith(f"/{DOCKER_SOCKET_NAME}"):
         return None  # the Docker socket rule judges these
-    tree = next((t for t in HOST_SYSTEM_TREES if clean == t or clean.startswith(f"{t}/")), None)
-    if clean == "/" or tree is not None:
-        shown = "/" if clean == "/" else tree
+    if project is not None and (clean == project or clean.startswith(f"{project}/")):
+        return None  # the stack's own directory (symlinks resolved, so none leads out of it)
+    tree = _protected_tree(clean)
+    if tree is not None:
+        shown = tree
         inside = "" if clean == shown else f" ({clean})"
         return (
             f"service {name}: {what}: mounts the host's {shown}{inside} into the container; remove it "
@@ -75,16 +93,26 @@ def _bind_sources(service: dict[str, Any], volumes: dict[str, Any]) -> list[tupl
             sources.append((str(volume.get("source") or ""), str(volume.get("target") or "")))
         elif volume.get("type") == "volume":
             options = ((volumes.get(str(volume.get("source"))) or {}).get("driver_opts")) or {}
-            if "bind" in str(options.get("o", "")) or options.get("type") == "none":
-                sources.append((str(options.get("device") or ""), str(volume.get("target") or "")))
+            target = str(volume.get("target") or "")
+            # Any local-driver device (a bind, a disk such as /dev/sda1) and overlay's layer directories.
+            sources += [(path, target) for path in _driver_paths(options)]
     return sources
+
+
+def _driver_paths(options: dict[str, Any]) -> list[str]:
+    paths = [str(options.get("device") or "")]
+    for option in str(options.get("o") or "").split(","):
+        key, _, value = option.partition("=")
+        if key.strip().lower() in ("lowerdir", "upperdir", "workdir"):
+            paths += value.split(":")
+    return [path for path in paths if path.startswith("/")]
 
 
 def _holds_docker_socket(service: dict[str, Any], volumes: dict[str, Any]) -> bool:
     return any(host_path(s).endswith(f"/{DOCKER_SOCKET_NAME}") for s, _t in _bind_sources(service, volumes))
 
 
-def _mount_rules(name: str, service: dict[str, Any], model: dict[str, Any]) -> list[str]:
+def _mount_rules(name: str, service: dict[str, Any], model: dict[str, Any], project: str | None) -> list[str]:
     volumes, services = model.get("volumes") or {}, model.get("services") or {}
     problems = []
     for source, target in _bind_sources(service, volumes):
@@ -92,10 +120,11 @@ def _mount_rules(name: str, service: dict[str, Any], model: dict[str, Any]) -> l
         if clean.endswith(f"/{DOCKER_SOCKET_NAME}"):
             if name != SUPERVISOR_SERVICE or target != DOCKER_SOCKET_TARGET:
                 problems.append(
-                    f"service {name}: volumes: mounts the Docker socket {clean}, which controls the host; "
+                    f"service {name}: volumes: mounts the Docker socket {posixpath.normpath(source)}, which "
+                    "controls the host; "
                     f"only the {SUPERVISOR_SERVICE} may have it, at {DOCKER_SOCKET_TARGET}; remove it"
                 )
-        elif problem := _host_path_problem(name, source, "volumes"):
+        elif problem := host_path_problem(name, source, "volumes", project):
             problems.append(problem)
     for entry in service.get("volumes_from") or []:
         other = str(entry).removeprefix("service:").split(":")[0]
@@ -108,8 +137,20 @@ def _mount_rules(name: str, service: dict[str, Any], model: dict[str, Any]) -> l
         for entry in service.get(key) or []:
             name_of = str(entry.get("source")) if isinstance(entry, dict) else str(entry)
             declared: dict[str, Any] = (model.get(key) or {}).get(name_of) or {}
-            if problem := _host_path_problem(name, str(declared.get("file") or ""), key):
+            if problem := host_path_problem(name, str(declared.get("file") or ""), key, project):
                 problems.append(problem)
+    build: dict[str, Any] = service["build"] if isinstance(service.get("build"), dict) else {}
+    contexts = [str(build.get("context") or ""), *map(str, (build.get("additional_contexts") or {}).values())]
+    for context in contexts:
+        if problem := host_path_problem(name, context, "build.context", project):
+            problems.append(problem)
+    for entry in build.get("secrets") or []:
+        name_of = str(entry.get("source")) if isinstance(entry, dict) else str(entry)
+        declared = (model.get("secrets") or {}).get(name_of) or {}
+        if problem := host_path_problem(name, str(declared.get("file") or ""), "build.secrets", project):
+            problems.append(problem)
+    if build.get("ssh"):
+        problems.append(f"service {name}: build.ssh: hands the build your SSH agent; remove it")
     return problems
 
 
@@ -126,14 +167,25 @@ def _privilege_rules(name: str, service: dict[str, Any]) -> list[str]:
             "VPN; remove it"
         )
     for key in HOST_NAMESPACES:
-        if service.get(key) == "host":
+        mode = str(service.get(key) or "")
+        if mode == "host":
             problems.append(f"service {name}: {key}: host shares the host's {key} namespace; remove it")
+        elif key in ("pid", "ipc") and mode.startswith(("service:", "container:")):
+            problems.append(
+                f"service {name}: {key}: {mode} shares another container's {key} namespace (through /proc, "
+                "its files and the Docker socket); remove it"
+            )
     granted = sorted({str(c).upper().removeprefix("CAP_") for c in service.get("cap_add") or []})
     for capability in [c for c in granted if c in HOST_CAPABILITIES]:
         problems.append(f"service {name}: cap_add: {capability} reaches past the container; remove it")
     for option in service.get("security_opt") or []:
         text = str(option).replace("=", ":")
-        if text.endswith(":unconfined") or text in ("label:disable", "no-new-privileges:false"):
+        unconfined_label = text.startswith("label:type:") and text.endswith(("spc_t", "unconfined_t"))
+        if (
+            text.endswith(":unconfined")
+            or unconfined_label
+            or text in ("label:disable", "no-new-privileges:false")
+        ):
             problems.append(f"service {name}: security_opt: {option!r} drops the sandbox; remove it")
     for device in service.get("devices") or []:
         source = str(device.get("source") if isinstance(device, dict) else device).split(":")[0]
@@ -168,11 +220,36 @@ def _restart_rule(name: str, service: dict[str, Any]) -> list[str]:
     return []
 
 
-def security_rules(model: dict[str, Any]) -> list[str]:
+def _network_rules(name: str, service: dict[str, Any], model: dict[str, Any]) -> list[str]:
+    problems = []
+    declared = model.get("networks") or {}
+    for network in service.get("networks") or {}:
+        real = str((declared.get(network) or {}).get("name") or network)
+        if real == "host":
+            problems.append(
+                f"service {name}: networks: {network} is the host's network, outside any VPN; remove it"
+            )
+    services = set(model.get("services") or {})
+    for entry in service.get("extra_hosts") or []:
+        host = str(entry).split("=")[0].split(":")[0] if not isinstance(entry, dict) else ""
+        if host in services:
+            problems.append(
+                f"service {name}: extra_hosts: {host} is a service of this stack; pointing it elsewhere "
+                "sends its traffic (and keys) off the stack; remove it"
+            )
+    if isinstance(service.get("extra_hosts"), dict):
+        for host in service["extra_hosts"]:
+            if host in services:
+                problems.append(f"service {name}: extra_hosts: {host} is a service of this stack; remove it")
+    return problems
+
+
+def security_rules(model: dict[str, Any], project: str | None = None) -> list[str]:
     """What no container of this stack needs: host privileges, host trees, the socket elsewhere."""
     problems = []
     for name, service in (model.get("services") or {}).items():
-        problems += _privilege_rules(name, service) + _mount_rules(name, service, model)
+        problems += _privilege_rules(name, service) + _mount_rules(name, service, model, project)
+        problems += _network_rules(name, service, model)
         problems += _restart_rule(name, service)
     return problems
 
@@ -323,14 +400,22 @@ def _host_port_clashes(services: dict[str, Any]) -> list[str]:
     return problems
 
 
-def check_consistency(model: dict[str, Any]) -> list[str]:
-    """Every violation of a normalized compose model, one line each, in a stable order."""
+MAX_PROBLEMS = 100  # a hostile file could make millions of lines; the first hundred say enough
+
+
+def check_consistency(model: dict[str, Any], project_dir: str | None = None) -> list[str]:
+    """Every violation of a normalized compose model, one line each, in a stable order. Host paths inside
+    `project_dir` (the stack's own directory) are the user's files, not the host's."""
+    project = host_path(project_dir) if project_dir else None
     services: dict[str, Any] = model.get("services") or {}
-    problems = _network_mode_rules(services) + security_rules(model) + _host_port_clashes(services)
+    problems = _network_mode_rules(services) + security_rules(model, project) + _host_port_clashes(services)
     settings, settings_problems = _settings(model)
     problems += settings_problems
     if settings is not None:
         problems += _supervisor_rules(settings, services)
         for vpn in settings.vpns:
             problems += _vpn_rules(vpn, services.get(vpn.service))
-    return list(dict.fromkeys(problems))
+    unique = list(dict.fromkeys(problems))
+    if len(unique) > MAX_PROBLEMS:
+        return [*unique[:MAX_PROBLEMS], f"... and {len(unique) - MAX_PROBLEMS} more problems"]
+    return unique

@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
 from generator.yaml_io import excerpt
+from supervisor.core.environment import PORT_ENVIRONMENT
 
 # --- names -------------------------------------------------------------------------------------------------
 
@@ -66,6 +67,8 @@ def _not_reserved(name: str) -> str:
 def _engine_variable(name: str) -> str:
     if name in RESERVED_ENV_NAMES or name.startswith(("LD_", "PYTHON")):
         raise ValueError(f"{name} already means something to every process; an engine may not be given it")
+    if name in PORT_ENVIRONMENT:
+        raise ValueError(f"{name} carries the engine's ports, which the supervisor sets from the plan")
     return name
 
 

@@ -9,8 +9,10 @@ emits the document, quoting what needs quoting, so output is stable and parseabl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,9 +188,18 @@ def write(rendered: Rendered) -> list[Path]:
         rendered.out_dir.mkdir(parents=True, exist_ok=True)
         for name, text in rendered.files.items():
             target = rendered.out_dir / name
-            temporary = target.with_name(f".{name}.tmp")
-            temporary.write_text(text, encoding="utf-8")
-            temporary.replace(target)
+            # A fresh temporary file (O_EXCL): a symlink planted where a fixed temporary name would be
+            # cannot make gen write through it. The rename then replaces the name, never a link's target.
+            descriptor, temporary = tempfile.mkstemp(dir=rendered.out_dir, prefix=f".{name}.", suffix=".tmp")
+            try:
+                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                os.chmod(temporary, 0o644)
+                os.replace(temporary, target)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary)
+                raise
             written.append(target)
     except OSError as error:
         raise UserError(

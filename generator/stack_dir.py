@@ -16,7 +16,7 @@ from generator.paths import GENERATED_DIR_NAME, PROFILES_DIR_NAME
 from generator.yaml_io import excerpt, printable
 
 # A profile's name is its file's stem and the name of its generated/<name>/ directory.
-PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+PROFILE_NAME = re.compile(r"^(?![^/]*\.ya?ml$)[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,11 @@ class StackDir:
         """The profiles this directory renders: profiles/*.yaml except the bases named _*.yaml."""
         if not self.profiles.is_dir():
             raise UserError(self.not_a_stack_dir())
-        return sorted(p.stem for p in self.profiles.glob("*.yaml") if not p.name.startswith("_"))
+        return sorted(
+            p.stem
+            for p in self.profiles.glob("*.yaml")
+            if not p.name.startswith("_") and p.is_file() and PROFILE_NAME.fullmatch(p.stem)
+        )
 
     def not_a_stack_dir(self) -> str:
         return (
@@ -57,7 +61,9 @@ class StackDir:
 
     def resolve_profile(self, given: str) -> tuple[str, Path]:
         """A profile is a name in profiles/ or a path to a file; returns (name, path)."""
-        if given.endswith((".yaml", ".yml")) or "/" in given:
+        if (given.endswith((".yaml", ".yml")) or "/" in given) and not (
+            self.profiles / f"{given}.yaml"
+        ).is_file():
             path = self.path(given)
             if not path.is_file():
                 raise UserError(f"profile file {printable(given)} not found (looked for {self.shown(path)})")

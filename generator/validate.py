@@ -21,8 +21,9 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from generator.consistency import DOCKER_SOCKET_TARGET, check_consistency
+from generator.consistency import DOCKER_SOCKET_TARGET, check_consistency, host_path_problem
 from generator.errors import UserError
+from generator.fields import SOCKET_VARIABLE
 from generator.yaml_io import MAX_PROFILE_BYTES, load_yaml_text, printable
 from supervisor.stack_settings import SUPERVISOR_SERVICE
 
@@ -31,6 +32,7 @@ REQUIRED_STAND_IN = "value-not-set-yet"
 MAX_COMPOSE_BYTES = 4 * MAX_PROFILE_BYTES
 _ENV_FILE_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 # The parts of a short-syntax volume, SOURCE:TARGET[:MODE], where a ${VAR:-default} may hold colons.
+_DEFAULTED = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}")
 _VOLUME_PARTS = re.compile(r"(?:\$\{[^}]*\}|[^:])+")
 
 
@@ -65,12 +67,45 @@ DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-c
 COMPOSE_TIMEOUT_S = 60
 
 
-def compose_files(path: Path) -> list[Path]:
-    """The file, plus the override `docker compose up` would merge into it in its directory."""
+def compose_files(path: Path, dotenv: dict[str, str | None]) -> list[Path]:
+    """The file, plus what `docker compose up` would merge into it in its directory: the files `.env`'s
+    COMPOSE_FILE names, else the override beside a default-named file (either extension)."""
+    listed = dotenv.get("COMPOSE_FILE")
+    if listed:
+        separator = dotenv.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+        named = [(path.parent / part).resolve() for part in listed.split(separator) if part]
+        return [path, *(file for file in named if file != path)]
     if path.name not in DEFAULT_FILES:
         return [path]
-    override = path.with_name(f"{path.stem}.override{path.suffix}")
-    return [path, override] if override.is_file() else [path]
+    stem = path.name.split(".")[0]  # compose or docker-compose
+    overrides = [path.with_name(f"{stem}.override.{suffix}") for suffix in ("yaml", "yml")]
+    return [path, *(override for override in overrides if override.exists())]
+
+
+def _env_file_paths(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """(service, path) of every env_file as written; `${VAR:-default}` judged by its default."""
+    found = []
+    for name, service in (document.get("services") or {}).items():
+        entries = (service or {}).get("env_file") if isinstance(service, dict) else None
+        for entry in [entries] if isinstance(entries, str) else entries or []:
+            text = str(entry.get("path") if isinstance(entry, dict) else entry)
+            if match := _DEFAULTED.fullmatch(text):
+                text = match.group(1)
+            found.append((str(name), text))
+    return found
+
+
+def _env_file_rules(documents: list[dict[str, Any]], project: Path) -> list[str]:
+    """Compose copies an env file's lines into the container: none may be a host system file."""
+    problems = []
+    for document in documents:
+        for name, text in _env_file_paths(document):
+            if "$" in text:
+                continue
+            path = text if text.startswith("/") else str(project / text)
+            if problem := host_path_problem(name, path, "env_file", str(project)):
+                problems.append(problem)
+    return problems
 
 
 def _run(
@@ -117,7 +152,13 @@ def _variable_mounts(document: dict[str, Any]) -> list[str]:
                 source, target = str(volume.get("source") or ""), str(volume.get("target") or "")
             else:
                 continue
-            socket = name == SUPERVISOR_SERVICE and target == DOCKER_SOCKET_TARGET
+            # The one variable a socket path may hold is rootless Docker's runtime directory.
+            socket = (
+                name == SUPERVISOR_SERVICE
+                and target == DOCKER_SOCKET_TARGET
+                and source.startswith(f"${{{SOCKET_VARIABLE}")
+                and source.count("$") == 1
+            )
             if "$" in source and not socket:
                 problems.append(
                     f"service {name}: volumes: the host path {source!r} depends on a variable, so the shell "
@@ -136,9 +177,23 @@ def resolve(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     """The file as Compose normalizes it, or None and Compose's own complaint."""
     binary = _require_compose()
     path = path.resolve()
-    files = compose_files(path)
+    dotenv_path = path.parent / ".env"
+    dotenv: dict[str, str | None] = {}
+    if dotenv_path.exists():
+        problem = _unreadable(dotenv_path, MAX_PROFILE_BYTES)
+        if problem:
+            return None, [problem]
+        try:
+            dotenv = dotenv_values(dotenv_path)
+        except UnicodeDecodeError as error:
+            return None, [f".env: not UTF-8 text (byte {error.start}); save it as UTF-8"]
+    defined = {k for k, v in dotenv.items() if v is not None}
+    files = compose_files(path, dotenv)
     raws = []
     for file in files:
+        problem = _unreadable(file, MAX_COMPOSE_BYTES)
+        if problem:
+            return None, [problem]
         try:
             raw = load_yaml_text(file.read_text(encoding="utf-8"), str(file))
         except UnicodeDecodeError as error:
@@ -146,8 +201,6 @@ def resolve(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
         if not isinstance(raw, dict):
             return None, [f"{printable(file.name)}: not a compose file (expected a mapping with services:)"]
         raws.append(raw)
-    dotenv = path.parent / ".env"
-    defined = {k for k, v in dotenv_values(dotenv).items() if v is not None} if dotenv.is_file() else set()
     with tempfile.TemporaryDirectory() as scratch:
         # Only what Compose needs to run: the user's shell variables must not change the verdict.
         # HOME stays the user's: compose resolves `~` in paths with it, as at `up`.
@@ -169,8 +222,21 @@ def resolve(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     if resolved.returncode != 0:
         return None, [_compose_error(resolved, path)]
     model: dict[str, Any] = json.loads(resolved.stdout)
-    notes = [f"(read with {printable(f.name)} beside it, as `docker compose up` does)" for f in files[1:]]
-    return model, [problem for raw in raws for problem in _variable_mounts(raw)] + notes
+    notes = [f"(read with {printable(f.name)} as well, as `docker compose up` would)" for f in files[1:]]
+    found = [problem for raw in raws for problem in _variable_mounts(raw)]
+    return model, found + _env_file_rules(raws, path.parent) + notes
+
+
+def _unreadable(path: Path, limit: int) -> str | None:
+    """Why a file compose would read cannot be judged: not a regular file (a device, a FIFO), too large."""
+    try:
+        if not path.is_file():
+            return f"{printable(path.name)}: not a regular file; compose would read it as one"
+        if path.stat().st_size > limit:
+            return f"{printable(path.name)}: larger than {limit // 1024} KiB; not a stack gen would render"
+    except OSError as error:
+        return f"{printable(path.name)}: cannot read: {error.strerror}"
+    return None
 
 
 def validate_file(path: Path) -> list[str]:
@@ -185,5 +251,5 @@ def validate_file(path: Path) -> list[str]:
     if model is None:
         return problems
     notes = [p for p in problems if p.startswith("(read with")]
-    found = [p for p in problems if p not in notes] + check_consistency(model)
+    found = [p for p in problems if p not in notes] + check_consistency(model, str(path.resolve().parent))
     return found + notes if found else []

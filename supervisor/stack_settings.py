@@ -153,7 +153,7 @@ class StackSettings(Frozen):
     engine: EngineSettings
     # Standalone: the host ports engines publish. VPN modes: empty, the ranges live on each VPN.
     standalone_http: PortRange | None = None
-    vpns: tuple[VpnSettings, ...] = ()
+    vpns: tuple[VpnSettings, ...] = Field(default=(), max_length=max(VPNS_PER_MODE.values()))
     replicas: ReplicaSettings = ReplicaSettings()
     timings: TimingSettings = TimingSettings()
 

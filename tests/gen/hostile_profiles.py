@@ -225,6 +225,10 @@ HOSTILE: dict[str, tuple[str, list[str]]] = {
         _standalone("engine: {allowed_env: [PATH]}\n"),
         ["engine.allowed_env[0]", "PATH already means something"],
     ),
+    "an engine allowed to be given its port settings": (
+        _standalone("engine: {allowed_env: [CONF]}\n"),
+        ["engine.allowed_env[0]", "carries the engine's ports"],
+    ),
     # --- files that are not profiles ---
     "not a mapping": ("- a\n- b\n", ["a profile must be a YAML mapping"]),
     "two documents": (_standalone("") + "---\nstack: u\n", ["more than one YAML document"]),

@@ -186,3 +186,29 @@ def test_long_and_odd_paths_are_one_line_errors(tmp_path: Path) -> None:
         result = gen(tmp_path, *args)
         assert result.returncode in (1, 2), (args, result.stderr[-300:])
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2, args
+
+
+def test_render_never_writes_through_a_planted_symlink(tmp_path: Path) -> None:
+    assert gen_in(tmp_path, "init", "s", "--mode", "standalone").exit_code == 0
+    out = tmp_path / "s" / "generated" / "standalone"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine\n")
+    (out / ".compose.yaml.tmp").symlink_to(victim)
+    (out / "compose.yaml").unlink()
+    (out / "compose.yaml").symlink_to(victim)
+    assert gen_in(tmp_path / "s", "render", "--profile", "standalone").exit_code == 0
+    assert victim.read_text() == "mine\n"
+    assert not (out / "compose.yaml").is_symlink() and "services:" in (out / "compose.yaml").read_text()
+
+
+def test_odd_entries_in_profiles_are_not_profiles(tmp_path: Path) -> None:
+    assert gen_in(tmp_path, "init", "s", "--mode", "standalone").exit_code == 0
+    profiles = tmp_path / "s" / "profiles"
+    (profiles / "dir.yaml").mkdir()
+    (profiles / "zero.yaml").symlink_to("/dev/zero")
+    (profiles / "broken.yaml").symlink_to(tmp_path / "nowhere")
+    checked = gen_in(tmp_path / "s", "check")
+    assert checked.exit_code == 0, checked.output
+    assert "matches 1 profiles" in checked.output
+    refused = gen_in(tmp_path, "init", "t", "--name", "a.yaml")
+    assert refused.exit_code == 1 and "--name" in refused.output

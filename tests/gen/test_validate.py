@@ -97,6 +97,19 @@ def _extra_service(**keys: Any) -> Edit:
     return lambda d: d["services"].update(extra={"image": "busybox:1.36", **keys})
 
 
+def _driver_volume(options: dict[str, str]) -> Edit:
+    def edit(d: dict[str, Any]) -> None:
+        d["volumes"]["disk"] = {"driver": "local", "driver_opts": options}
+        d["services"]["gluetun"]["volumes"] = ["disk:/x"]
+
+    return edit
+
+
+def _host_network(d: dict[str, Any]) -> None:
+    d["networks"] = {"hn": {"name": "host", "external": True}}
+    d["services"]["extra"] = {"image": "busybox:1.36", "networks": ["hn"]}
+
+
 def _bound_volume(d: dict[str, Any]) -> None:
     d["volumes"]["hostroot"] = {
         "driver": "local",
@@ -230,6 +243,60 @@ CASES: dict[str, tuple[str, Edit, list[str]]] = {
         "single",
         _add_volume("gluetun", "${HR:-/tmp}:/host"),
         ["service gluetun: volumes: the host path '${HR:-/tmp}' depends on a variable"],
+    ),
+    # --- found by a second red-team pass ---
+    "/var, a parent of Docker's state": (
+        "single",
+        _add_volume("gluetun", "/var:/h"),
+        ["mounts the host's /var into"],
+    ),
+    "root's crontab": ("single", _add_volume("gluetun", "/var/spool/cron:/h"), ["the host's /var/spool"]),
+    "a disk through a volume driver": (
+        "single",
+        _driver_volume({"type": "ext4", "device": "/dev/sda1"}),
+        ["service gluetun: volumes: mounts the host's /dev (/dev/sda1)"],
+    ),
+    "the host's root as an overlay layer": (
+        "single",
+        _driver_volume(
+            {"type": "overlay", "o": "lowerdir=/,upperdir=/tmp/u,workdir=/tmp/w", "device": "overlay"}
+        ),
+        ["service gluetun: volumes: mounts the host's / into"],
+    ),
+    "the host network by name": (
+        "single",
+        _host_network,
+        ["service extra: networks: hn is the host's network"],
+    ),
+    "the supervisor's pid namespace": (
+        "single",
+        _extra_service(pid="service:supervisor"),
+        ["service extra: pid: service:supervisor shares another container's pid namespace"],
+    ),
+    "a build of the host's root": (
+        "single",
+        _extra_service(build={"context": "/", "ssh": ["default"]}),
+        ["service extra: build.context: mounts the host's /", "service extra: build.ssh"],
+    ),
+    "an env file that is the host's shadow": (
+        "single",
+        _service("gluetun", env_file=["/etc/shadow"]),
+        ["service gluetun: env_file: mounts the host's /etc (/etc/shadow)"],
+    ),
+    "SELinux's unconfined type": (
+        "single",
+        _service("gluetun", security_opt=["label=type:spc_t"]),
+        ["service gluetun: security_opt: 'label=type:spc_t'"],
+    ),
+    "a stack service redirected": (
+        "single",
+        _service("supervisor", extra_hosts=["gluetun:203.0.113.5"]),
+        ["service supervisor: extra_hosts: gluetun is a service of this stack"],
+    ),
+    "settings listing thousands of VPNs": (
+        "single",
+        lambda d: set_settings(d, lambda s: s.update(vpns=s["vpns"] * 3000)),
+        ["configs.supervisor-settings.content: vpns: Tuple should have at most 2 items"],
     ),
     "gluetun without the tun device": (
         "single",
@@ -387,7 +454,52 @@ def test_an_override_beside_the_file_is_read_as_compose_up_reads_it(run_gen: Run
     result = run_gen("validate", str(path))
     assert result.exit_code == 1
     assert "service gluetun: privileged: true" in result.output
-    assert "(read with compose.override.yaml beside it" in result.output
+    assert "(read with compose.override.yaml as well" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "base"),
+    [("compose.override.yml", "compose.yaml"), ("docker-compose.override.yaml", "docker-compose.yml")],
+)
+def test_every_override_name_compose_reads_is_read(
+    run_gen: RunGen, tmp_path: Path, name: str, base: str
+) -> None:
+    path = edited(tmp_path, "single", lambda d: None).rename(tmp_path / base)
+    (tmp_path / name).write_text("services:\n  gluetun:\n    privileged: true\n")
+    result = run_gen("validate", str(path))
+    assert result.exit_code == 1 and "service gluetun: privileged: true" in result.output
+
+
+def test_the_files_compose_file_in_env_names_are_read(run_gen: RunGen, tmp_path: Path) -> None:
+    path = edited(tmp_path, "single", lambda d: None)
+    (tmp_path / "evil.yaml").write_text("services:\n  gluetun:\n    volumes: ['/:/host']\n")
+    (tmp_path / ".env").write_text("COMPOSE_FILE=compose.yaml:evil.yaml\n")
+    result = run_gen("validate", str(path))
+    assert result.exit_code == 1 and "mounts the host's / into" in result.output
+
+
+def test_a_symlink_in_the_stack_directory_is_judged_where_it_leads(run_gen: RunGen, tmp_path: Path) -> None:
+    (tmp_path / "rootlink").symlink_to("/")
+    (tmp_path / "backups").mkdir()
+    path = edited(tmp_path, "single", _add_volume("gluetun", "./rootlink:/h"))
+    result = run_gen("validate", str(path))
+    assert result.exit_code == 1 and "mounts the host's / into" in result.output
+    fine = edited(tmp_path, "single", _add_volume("gluetun", "./backups:/backups"))
+    assert run_gen("validate", str(fine)).exit_code == 0  # the stack's own directory is the user's
+
+
+@pytest.mark.parametrize("content", [b"A=\xff\xfe\n", None])
+def test_an_env_file_compose_cannot_read_as_text_is_one_clear_line(
+    run_gen: RunGen, tmp_path: Path, content: bytes | None
+) -> None:
+    path = edited(tmp_path, "single", lambda d: None)
+    if content is None:
+        (tmp_path / ".env").symlink_to("/dev/zero")
+    else:
+        (tmp_path / ".env").write_bytes(content)
+    result = run_gen("validate", str(path))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert ("not UTF-8" if content else "not a regular file") in result.output
 
 
 def test_a_file_that_is_not_utf8_is_one_clear_line(run_gen: RunGen, tmp_path: Path) -> None:
