@@ -16,11 +16,11 @@ from supervisor.core import labels as label
 from supervisor.core.capacity import choose_vpn
 from supervisor.core.environment import PORT_ENVIRONMENT, engine_environment
 from supervisor.core.naming import engine_name
-from supervisor.core.ports import PortConflict, Slot, VpnKey
+from supervisor.core.ports import PORT_ATTEMPTS, PORT_QUARANTINE_S, PortConflict, Slot, VpnKey
 from supervisor.core.records import Engine
 from supervisor.errors import InvalidInput, NotFound, PortTaken, ProvisionFailed
 from supervisor.metrics import Metrics
-from supervisor.runtime.base import ContainerSpec, PublishedPort, Runtime, RuntimeFailure
+from supervisor.runtime.base import ContainerSpec, PortUnavailable, PublishedPort, Runtime, RuntimeFailure
 from supervisor.state import StackState
 from supervisor.store import Store
 from supervisor.streams import end_engine_streams
@@ -65,7 +65,7 @@ class Provisioner:
         if forwarded:
             self._forwarding.add(slot.vpn)
         # Shielded: a client hanging up must not leave a container running with its port unrecorded.
-        task = asyncio.ensure_future(self._create(slot, spec, forwarded))
+        task = asyncio.ensure_future(self._create(slot, spec, forwarded, request))
         return self._finish(task, started)
 
     async def _finish(self, task: asyncio.Future[Engine], started: float) -> Engine:
@@ -82,7 +82,7 @@ class Provisioner:
             self._metrics.provision_attempts.labels(result="refused").inc()
             raise
         if host_port is None:
-            slot = state.pool.reserve(vpn)
+            slot = state.pool.reserve(vpn, state.clock.monotonic())
             if slot is None:  # choose_vpn saw a free slot; this cannot happen without an await between
                 raise PortTaken(f"no free engine port on {vpn or 'the host'}")
         else:
@@ -102,11 +102,43 @@ class Provisioner:
         ranges = ", ".join(str(r) for r in self._state.config.stack.published_engine_ranges().values())
         raise InvalidInput("host_port", f"{host_port} is outside the engine port ranges ({ranges})")
 
-    async def _create(self, slot: Slot, spec: ContainerSpec, forwarded: bool) -> Engine:
+    async def _create(
+        self, slot: Slot, spec: ContainerSpec, forwarded: bool, request: ProvisionRequest, attempt: int = 1
+    ) -> Engine:
         state = self._state
         try:
             async with self._in_flight:
                 info = await self._runtime.create_and_start(spec)
+        except PortUnavailable as error:
+            # Another program holds this host port: the port's fault, not Docker's nor the image's. Skip
+            # it for a while and try the next free slot within this same request; the breaker is untouched.
+            state.pool.release(slot)
+            state.pending -= 1
+            if forwarded:
+                self._forwarding.discard(slot.vpn)
+            state.pool.quarantine(slot, state.clock.monotonic() + PORT_QUARANTINE_S)
+            self._metrics.provision_attempts.labels(result="port_quarantined").inc()
+            log.warning(
+                "port %s is held by another program; skipped for %gs", slot.host_http, PORT_QUARANTINE_S
+            )
+            if request.host_port is not None:
+                raise PortTaken(
+                    f"host_port: {slot.host_http} is held by another program on the host"
+                ) from None
+            if attempt >= PORT_ATTEMPTS:
+                raise ProvisionFailed(
+                    f"{attempt} engine ports in a row were held by other programs: {error}"
+                ) from None
+            retry = self._reserve(None)  # no await since the release: nothing can take the freed counts
+            try:
+                retry_spec, retry_forwarded = self._spec(retry, request)
+            except ProvisionFailed:
+                state.pool.release(retry)
+                state.pending -= 1
+                raise
+            if retry_forwarded:
+                self._forwarding.add(retry.vpn)
+            return await self._create(retry, retry_spec, retry_forwarded, request, attempt + 1)
         except BaseException as error:  # a runtime failure, or cancellation: nothing runs on the slot
             state.pool.release(slot)
             state.pending -= 1

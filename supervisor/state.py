@@ -122,7 +122,7 @@ class StackState:
         now = self.clock.monotonic()
         # Held slots count engines still being created, so a burst spreads over the VPNs too.
         views = tuple(
-            VpnView(key, vpn.connected, self.pool.used(key), self.pool.free(key))
+            VpnView(key, vpn.connected, self.pool.used(key), self.pool.free(key, now))
             for key, vpn in self.vpns.items()
         )
         return ProvisionInputs(

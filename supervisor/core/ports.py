@@ -17,6 +17,11 @@ from supervisor.stack_settings import (
 
 VpnKey = str | None  # a gluetun compose service, or None for standalone
 
+# How long a slot whose host port another program held is skipped before it is tried again.
+PORT_QUARANTINE_S = 300.0
+# Slots one provision request tries when host ports turn out to be held, before it gives up.
+PORT_ATTEMPTS = 3
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -58,6 +63,9 @@ class PortPool:
                 )
             ]
         self._taken: dict[VpnKey, set[int]] = {key: set() for key in self._slots}
+        # Slots whose host port something else held when an engine tried it: index -> when it may be tried
+        # again. A bad port is skipped meanwhile, so it cannot fail provision after provision.
+        self._quarantined: dict[VpnKey, dict[int, float]] = {key: {} for key in self._slots}
 
     @property
     def vpns(self) -> list[VpnKey]:
@@ -69,14 +77,32 @@ class PortPool:
     def used(self, vpn: VpnKey) -> int:
         return len(self._taken[vpn])
 
-    def free(self, vpn: VpnKey) -> int:
-        return self.size(vpn) - self.used(vpn)
+    def free(self, vpn: VpnKey, now: float | None = None) -> int:
+        """Slots that could be handed out (at `now`, quarantined ones excepted)."""
+        blocked = 0 if now is None else len(self._blocked(vpn, now) - self._taken[vpn])
+        return self.size(vpn) - self.used(vpn) - blocked
 
-    def reserve(self, vpn: VpnKey) -> Slot | None:
-        """The lowest free slot of this VPN, now held; None when the VPN's range is full."""
+    def _blocked(self, vpn: VpnKey, now: float) -> set[int]:
+        return {index for index, until in self._quarantined[vpn].items() if until > now}
+
+    def quarantine(self, slot: Slot, until: float) -> None:
+        """Skip this slot until `until` (its host port was held by another program)."""
+        self._quarantined[slot.vpn][slot.index] = until
+
+    def quarantined(self, now: float) -> dict[VpnKey, list[int]]:
+        """The host ports each VPN skips right now."""
+        return {
+            vpn: sorted(self._slots[vpn][index].host_http for index in self._blocked(vpn, now))
+            for vpn in self._slots
+            if self._blocked(vpn, now)
+        }
+
+    def reserve(self, vpn: VpnKey, now: float | None = None) -> Slot | None:
+        """The lowest free slot of this VPN not in quarantine, now held; None when there is none."""
         taken = self._taken[vpn]
+        blocked = set() if now is None else self._blocked(vpn, now)
         for slot in self._slots[vpn]:
-            if slot.index not in taken:
+            if slot.index not in taken and slot.index not in blocked:
                 taken.add(slot.index)
                 return slot
         return None

@@ -14,6 +14,19 @@ class RuntimeFailure(Exception):
     """The runtime refused or failed an action; the message says which and why."""
 
 
+class PortUnavailable(RuntimeFailure):
+    """The container could not start because its published host port is held by something else: a fault
+    of that port, not of Docker or the image, so it quarantines the port instead of opening the breaker."""
+
+
+# How Docker words a host port it cannot bind (its port allocator, or the kernel's bind).
+PORT_UNAVAILABLE_MARKERS = ("port is already allocated", "address already in use")
+
+
+def port_unavailable(message: str) -> bool:
+    return any(marker in message.lower() for marker in PORT_UNAVAILABLE_MARKERS)
+
+
 @dataclass(frozen=True)
 class PublishedPort:
     container_port: int

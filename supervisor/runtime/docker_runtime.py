@@ -21,7 +21,13 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import RequestException
 
-from supervisor.runtime.base import ContainerInfo, ContainerSpec, RuntimeFailure
+from supervisor.runtime.base import (
+    ContainerInfo,
+    ContainerSpec,
+    PortUnavailable,
+    RuntimeFailure,
+    port_unavailable,
+)
 
 T = TypeVar("T")
 
@@ -88,7 +94,8 @@ class DockerRuntime:
             # A timeout does not mean it did not start: remove it, so that the caller may free its port.
             with contextlib.suppress(*DOCKER_ERRORS):
                 self._remove(container_id)
-            raise RuntimeFailure(f"cannot start {spec.name}: {error}") from None
+            failure = PortUnavailable if port_unavailable(str(error)) else RuntimeFailure
+            raise failure(f"cannot start {spec.name}: {error}") from None
         return ContainerInfo(container_id, spec.name, True, dict(spec.labels))
 
     async def stop_and_remove(self, container_id: str) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 from dataclasses import replace
 
-from supervisor.runtime.base import ContainerInfo, ContainerSpec, RuntimeFailure
+from supervisor.runtime.base import ContainerInfo, ContainerSpec, PortUnavailable, RuntimeFailure
 
 
 class FakeRuntime:
@@ -18,6 +18,7 @@ class FakeRuntime:
         self.create_delay: asyncio.Event | None = None  # when set, creates wait for it
         self.in_flight = 0
         self.max_in_flight = 0
+        self.foreign_listeners: set[int] = set()  # host ports some other program holds
         self._ids = itertools.count(1)
 
     def add(
@@ -63,6 +64,11 @@ class FakeRuntime:
             if self.fail_next_creates > 0:
                 self.fail_next_creates -= 1
                 raise RuntimeFailure(f"cannot start {spec.name}: injected failure")
+            held = [p.host_port for p in spec.published if p.host_port in self.foreign_listeners]
+            if held:
+                raise PortUnavailable(
+                    f"cannot start {spec.name}: Bind for 0.0.0.0:{held[0]} failed: port is already allocated"
+                )
             if any(info.name == spec.name for info in self.containers.values()):
                 raise RuntimeFailure(f"cannot start {spec.name}: the name is already in use")
             container_id = f"{next(self._ids):064x}"

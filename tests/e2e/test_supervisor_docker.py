@@ -275,3 +275,24 @@ def test_an_engine_that_never_answers_is_rolled_back_with_the_reason(
         # Its port is handed out again.
         _, again = provision(client)
         assert again.status_code == 200 and again.json()["host_http_port"] == engine.host_http_port
+
+
+def test_a_foreign_listener_on_the_lowest_port_is_skipped_not_fatal(
+    stack_for: Any, docker_client: docker.DockerClient
+) -> None:
+    """Another program holds the lowest engine port: Docker cannot publish it, the supervisor skips that
+    port and serves every provision from the others, and the breaker stays closed."""
+    import socket
+
+    supervisor = stack_for("standalone", 27190, ports=5, max_replicas=5)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 27190))
+        squatter.listen()
+        with harness.running_supervisor(supervisor), supervisor.client() as client:
+            answers = [provision(client)[1] for _ in range(4)]
+            assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+            ports = sorted(MODELS.ProvisionJson.model_validate(a.json()).host_http_port for a in answers)
+            assert ports == [27191, 27192, 27193, 27194]
+            status = client.get("/orchestrator/status").json()
+            assert status["provisioning"]["circuit_breaker_state"] == "closed"
+            assert harness.count_engine_containers(docker_client, supervisor.settings) == 4
