@@ -18,6 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from supervisor.api.deps import DEPENDENCIES
 from supervisor.api.engines import EngineController
 from supervisor.api.errors import EXCEPTION_HANDLERS
+from supervisor.api.events import EventController
 from supervisor.api.status import StatusController
 from supervisor.api.streams import StreamController
 from supervisor.api.timing import timing_middleware
@@ -57,7 +58,7 @@ def create_app(
             await supervisor.stop()
 
     return Litestar(
-        route_handlers=[EngineController, StreamController, StatusController],
+        route_handlers=[EngineController, StreamController, StatusController, EventController],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

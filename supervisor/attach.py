@@ -12,6 +12,7 @@ import logging
 import socket
 
 from supervisor.core import labels as label
+from supervisor.core.events import EventType
 from supervisor.core.health import HealthStatus
 from supervisor.core.offer import namespace_lost
 from supervisor.core.ports import PortConflict
@@ -84,6 +85,9 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
             state.mark_unhealthy(engine)
         state.engines[engine.container_id] = engine
         store.save_engine(engine)
+        store.record_event(
+            EventType.engine_adopted, f"found running on port {engine.host_http_port}", now, engine
+        )
     for container_id in store.running_engine_ids() - set(state.engines):
         store.mark_engine_gone(container_id, "not running when the supervisor started", now)
     log.info("adopted %d engines", len(state.engines))

@@ -13,8 +13,10 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from supervisor.core import labels as label
+from supervisor.core.breaker import BreakerState
 from supervisor.core.capacity import choose_vpn
 from supervisor.core.environment import PORT_ENVIRONMENT, engine_environment
+from supervisor.core.events import EventType
 from supervisor.core.naming import engine_name
 from supervisor.core.ports import PORT_ATTEMPTS, PORT_QUARANTINE_S, PortConflict, Slot, VpnKey
 from supervisor.core.records import Engine
@@ -121,6 +123,10 @@ class Provisioner:
             log.warning(
                 "port %s is held by another program; skipped for %gs", slot.host_http, PORT_QUARANTINE_S
             )
+            self.record(
+                EventType.port_quarantined,
+                f"host port {slot.host_http} is held by another program; skipped for {PORT_QUARANTINE_S:g}s",
+            )
             if request.host_port is not None:
                 raise PortTaken(
                     f"host_port: {slot.host_http} is held by another program on the host"
@@ -144,7 +150,10 @@ class Provisioner:
             state.pending -= 1
             if not isinstance(error, RuntimeFailure):
                 raise
+            opened = state.breaker.state
             state.breaker.record_failure(str(error))
+            if state.breaker.state is not opened and state.breaker.state is BreakerState.open:
+                self.record(EventType.breaker_opened, f"provisioning paused after failures: {error}")
             self._metrics.provision_attempts.labels(result="failed").inc()
             log.error("provisioning failed on port %s: %s", slot.host_http, error)
             raise ProvisionFailed(str(error)) from None
@@ -167,8 +176,14 @@ class Provisioner:
         )
         state.pending -= 1
         state.engines[engine.container_id] = engine
+        was = state.breaker.state
         state.breaker.record_success()
+        if was is not BreakerState.closed:
+            self.record(EventType.breaker_closed, "an engine started again; provisioning resumed")
         self._store.save_engine(engine)
+        self.record(
+            EventType.engine_created, f"started on port {slot.host_http} ({slot.vpn or 'host'})", engine
+        )
         self._metrics.provision_attempts.labels(result="started").inc()
         log.info(
             "engine %s started on port %s (%s)", engine.container_name, slot.host_http, slot.vpn or "host"
@@ -253,7 +268,12 @@ class Provisioner:
         end_engine_streams(self._state, self._store, engine, stream_reason)
         self._state.pool.release(engine.slot)
         self._store.mark_engine_gone(engine.container_id, reason, self._state.clock.now())
+        self.record(EventType.engine_removed, reason, engine)
         log.info("engine %s removed: %s", engine.container_name, reason)
+
+    def record(self, kind: EventType, message: str, engine: Engine | None = None) -> None:
+        """One decision into the event log (GET /events)."""
+        self._store.record_event(kind, message, self._state.clock.now(), engine)
 
 
 def _check_request(request: ProvisionRequest, allowed_env: tuple[str, ...] = ()) -> None:

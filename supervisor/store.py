@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from supervisor.core.events import EVENT_RETENTION, EventType
 from supervisor.core.records import Engine, KeyType, Stream, StreamStatus
 
 SCHEMA = """
@@ -40,7 +42,26 @@ CREATE TABLE IF NOT EXISTS streams (
     end_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS streams_by_status ON streams (status, container_id);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    type TEXT NOT NULL,
+    engine_id TEXT,
+    engine_name TEXT,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (at);
 """
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    at: datetime
+    type: EventType
+    engine_id: str | None
+    engine_name: str | None
+    message: str
 
 
 class Store:
@@ -128,6 +149,48 @@ class Store:
 
     def count_streams(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM streams").fetchone()[0])
+
+    def record_event(self, kind: EventType, message: str, at: datetime, engine: Engine | None = None) -> None:
+        """Log one decision; only the newest EVENT_RETENTION events are kept."""
+        cursor = self._db.execute(
+            "INSERT INTO events (at, type, engine_id, engine_name, message) VALUES (?, ?, ?, ?, ?)",
+            (
+                at.isoformat(),
+                kind.value,
+                engine.container_id if engine else None,
+                engine.container_name if engine else None,
+                message,
+            ),
+        )
+        newest = cursor.lastrowid or 0
+        if newest % 100 == 0:
+            self._db.execute("DELETE FROM events WHERE id <= ?", (newest - EVENT_RETENTION,))
+
+    def events(
+        self,
+        limit: int,
+        since: datetime | None = None,
+        kind: EventType | None = None,
+        engine: str | None = None,
+    ) -> list[Event]:
+        """Newest first; `engine` matches a container id, its 12-character prefix, or its name."""
+        query, arguments = "SELECT * FROM events WHERE 1 = 1", []
+        if since is not None:
+            query += " AND at > ?"
+            arguments.append(since.isoformat())
+        if kind is not None:
+            query += " AND type = ?"
+            arguments.append(kind.value)
+        if engine is not None:
+            query += (
+                " AND (engine_id = ? OR engine_name = ? OR (length(?) >= 12 AND engine_id LIKE ? || '%'))"
+            )
+            arguments += [engine, engine, engine, engine]
+        rows = self._db.execute(query + " ORDER BY id DESC LIMIT ?", [*arguments, limit])
+        return [
+            Event(int(r[0]), datetime.fromisoformat(r[1]), EventType(r[2]), r[3], r[4], str(r[5]))
+            for r in rows
+        ]
 
 
 def _stream(row: tuple[object, ...]) -> Stream:

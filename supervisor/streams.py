@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from supervisor.core.events import EventType
 from supervisor.core.records import Engine, KeyType, Stream, StreamStatus
 from supervisor.errors import InvalidInput, NotFound
 from supervisor.state import StackState
@@ -64,6 +65,7 @@ class Streams:
             started_at=now,
         )
         self._store.save_stream(stream)
+        self._store.record_event(EventType.stream_started, f"{stream_id} ({event.key_type})", now, engine)
         engine.streams.add(stream_id)
         engine.last_stream_usage = now
         self._state.streams_total += 1
@@ -130,6 +132,7 @@ def close_streams(state: StackState, store: Store, targets: list[Stream], reason
         stream.status, stream.ended_at, stream.end_reason = StreamStatus.ended, now, reason
         store.save_stream(stream)
         engine = state.engines.get(stream.container_id)
+        store.record_event(EventType.stream_ended, f"{stream.id}: {reason or 'ended'}", now, engine)
         if engine is not None:
             engine.streams.discard(stream.id)
             engine.last_stream_usage = now

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from supervisor.attach import find_vpns
+from supervisor.core.events import EventType
 from supervisor.probes import ProbeFailure, Probes
 from supervisor.provisioning import Provisioner
 from supervisor.runtime.base import Runtime
@@ -84,6 +85,8 @@ class VpnLoop:
                 log.warning("VPN %s: %s", vpn.service, error)
         vpn.last_check = self._state.clock.now()
         if was_connected != vpn.connected:
+            kind = EventType.vpn_up if vpn.connected else EventType.vpn_down
+            self._provisioner.record(kind, f"VPN {vpn.service} is {vpn.status}")
             log.log(
                 logging.INFO if vpn.connected else logging.WARNING,
                 "VPN %s is now %s (%s)",

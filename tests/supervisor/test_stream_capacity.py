@@ -7,24 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from acexy_events import started_event
 
 pytestmark = pytest.mark.anyio
-
-
-def started_event(port: int, session: str) -> dict[str, Any]:
-    """What acexy posts when a client starts a stream on the engine at localhost:port."""
-    return {
-        "container_id": "acexy-7f3a",
-        "engine": {"host": "localhost", "port": port},
-        "stream": {"key_type": "content_id", "key": "abc"},
-        "session": {
-            "playback_session_id": session,
-            "stat_url": f"http://localhost:{port}/ace/stat/x/{session}",
-            "command_url": f"http://localhost:{port}/ace/cmd/x/{session}",
-            "is_live": 1,
-        },
-        "labels": {},
-    }
 
 
 async def _start(client: Any, auth: dict[str, str], port: int, session: str) -> None:
