@@ -35,6 +35,7 @@ def serve() -> None:
 
     from supervisor.app import create_app
     from supervisor.runtime.base import RuntimeFailure
+    from supervisor.store import StoreError
 
     try:
         config = load_config()
@@ -46,7 +47,7 @@ def serve() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe would drown the log
     try:
         app = create_app(config)
-    except RuntimeFailure as error:
+    except (RuntimeFailure, StoreError) as error:
         raise click.ClickException(str(error)) from None
     address = f"{_url_host(config.listen_host)}:{config.listen_port}"
     click.echo(f"ace-supervisor: serving {config.stack.stack} on {address}")

@@ -13,6 +13,7 @@ import logging
 from supervisor.attach import adopt_engines, find_project, find_vpns
 from supervisor.core.capacity import ProvisioningBlocked, choose_vpn
 from supervisor.core.clock import Clock, SystemClock
+from supervisor.core.events import EventType
 from supervisor.loops.autoscale import AutoscaleLoop
 from supervisor.loops.health import HealthLoop
 from supervisor.loops.readiness import Readiness
@@ -28,6 +29,7 @@ from supervisor.store import Store
 from supervisor.streams import Streams
 
 log = logging.getLogger("supervisor")
+DATABASE_CHECK_S = 5.0  # how often the database file is checked for being deleted or replaced
 
 
 class Supervisor:
@@ -65,10 +67,22 @@ class Supervisor:
             ("health", timings.health_check_interval_s, self.health.tick),
             ("vpn", timings.vpn_check_interval_s, self.vpn.tick),
             ("autoscale", timings.autoscale_interval_s, self.autoscale.tick),
+            ("database", DATABASE_CHECK_S, self.check_database),
         ]
         for name, interval, tick in schedule:
             self._tasks.append(asyncio.create_task(run_every(name, interval, self.clock, tick), name=name))
         self._tasks.append(asyncio.create_task(self._autoscale_now(), name="autoscale-now"))
+
+    async def check_database(self) -> None:
+        """A database file deleted or replaced under us would silently lose every stream: write it again."""
+        if self.store.ensure_file():
+            log.error(
+                "the database %s was deleted or replaced while the supervisor ran; wrote it again from "
+                "memory (%d engines, their active streams; the ended history is lost)",
+                self.config.env.db_path,
+                len(self.state.engines),
+            )
+            self.provisioner.record(EventType.database_rewritten, f"{self.config.env.db_path} written again")
 
     async def _autoscale_now(self) -> None:
         try:

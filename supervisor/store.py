@@ -6,6 +6,7 @@ first seen, and every stream. Writes are small single-row statements, done inlin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -64,19 +65,80 @@ class Event:
     message: str
 
 
+# The schema's version (PRAGMA user_version). 1: engines and streams; 2: the event log. Each step up is a
+# migration below; a file from a newer supervisor is refused rather than misread.
+SCHEMA_VERSION = 2
+MIGRATIONS = {2: "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, "
+                 "type TEXT NOT NULL, engine_id TEXT, engine_name TEXT, message TEXT NOT NULL)"}  # fmt: skip
+
+
+class StoreError(Exception):
+    """The database cannot be used as it is; the message says why and what to do."""
+
+
 class Store:
     def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._path = None if str(path) == ":memory:" else Path(path)
+        # What this store wrote that is still current, so a database file deleted or replaced under a
+        # running supervisor can be written again from memory (see ensure_file).
+        self._engines: dict[str, Engine] = {}
+        self._active: dict[str, Stream] = {}
+        self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        if self._path is not None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(self._path or ":memory:"), isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise StoreError(
+                f"{self._path}: written by a newer supervisor (schema {version}, this one knows up to "
+                f"{SCHEMA_VERSION}); run that version, or move the file away to start afresh"
+            )
+        fresh = not db.execute("SELECT name FROM sqlite_master WHERE name = 'engines'").fetchone()
+        db.executescript(SCHEMA)
+        for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+            if not fresh:
+                db.executescript(MIGRATIONS[step])
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._identity = self._file_identity()
+        return db
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            stat = self._path.stat()
+        except OSError:
+            return None
+        return (stat.st_dev, stat.st_ino)
+
+    def ensure_file(self) -> bool:
+        """True when the database file was found deleted or replaced and was written again from memory:
+        every engine this supervisor holds and every active stream (the ended history is what was lost)."""
+        if self._path is None or self._file_identity() == self._identity is not None:
+            return False
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()  # checkpoints into the old file and removes its -wal, which is not the new one's
+        if not self._path.exists():
+            for leftover in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    Path(f"{self._path}{leftover}").unlink()
+        self._db = self._open()
+        for engine in self._engines.values():
+            self.save_engine(engine)
+        for stream in self._active.values():
+            self.save_stream(stream)
+        return True
 
     def close(self) -> None:
         self._db.close()
 
     def save_engine(self, engine: Engine) -> None:
+        self._engines[engine.container_id] = engine
         self._db.execute(
             "INSERT INTO engines VALUES (?, ?, ?, ?, ?, ?, ?, 'running', NULL) ON CONFLICT (container_id) DO "
             "UPDATE SET last_seen = excluded.last_seen, state = 'running', gone_reason = NULL",
@@ -98,6 +160,7 @@ class Store:
         return datetime.fromisoformat(row[0]) if row else None
 
     def mark_engine_gone(self, container_id: str, reason: str, at: datetime) -> None:
+        self._engines.pop(container_id, None)
         self._db.execute(
             "UPDATE engines SET state = 'gone', gone_reason = ?, last_seen = ? WHERE container_id = ?",
             (reason, at.isoformat(), container_id),
@@ -115,6 +178,10 @@ class Store:
         return (row[0], row[1]) if row else None
 
     def save_stream(self, stream: Stream) -> None:
+        if stream.status is StreamStatus.started:
+            self._active[stream.id] = stream
+        else:
+            self._active.pop(stream.id, None)
         self._db.execute(
             "INSERT OR REPLACE INTO streams VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
