@@ -150,10 +150,7 @@ class Provisioner:
             state.pending -= 1
             if not isinstance(error, RuntimeFailure):
                 raise
-            opened = state.breaker.state
-            state.breaker.record_failure(str(error))
-            if state.breaker.state is not opened and state.breaker.state is BreakerState.open:
-                self.record(EventType.breaker_opened, f"provisioning paused after failures: {error}")
+            self.count_failure(str(error))
             self._metrics.provision_attempts.labels(result="failed").inc()
             log.error("provisioning failed on port %s: %s", slot.host_http, error)
             raise ProvisionFailed(str(error)) from None
@@ -176,10 +173,6 @@ class Provisioner:
         )
         state.pending -= 1
         state.engines[engine.container_id] = engine
-        was = state.breaker.state
-        state.breaker.record_success()
-        if was is not BreakerState.closed:
-            self.record(EventType.breaker_closed, "an engine started again; provisioning resumed")
         self._store.save_engine(engine)
         self.record(
             EventType.engine_created, f"started on port {slot.host_http} ({slot.vpn or 'host'})", engine
@@ -270,6 +263,24 @@ class Provisioner:
         self._store.mark_engine_gone(engine.container_id, reason, self._state.clock.now())
         self.record(EventType.engine_removed, reason, engine)
         log.info("engine %s removed: %s", engine.container_name, reason)
+
+    def count_success(self) -> None:
+        """An engine answered: a start counts as a success only once the engine can serve, so an image
+        that starts but never answers keeps failing instead of resetting the count at every start."""
+        breaker = self._state.breaker
+        before = breaker.state
+        breaker.record_success()
+        if before is not BreakerState.closed:
+            self.record(EventType.breaker_closed, "an engine answered again; provisioning resumed")
+
+    def count_failure(self, reason: str) -> None:
+        """An engine start that failed (Docker refused it, or it never became ready) counts against the
+        breaker; the moment it opens is logged."""
+        breaker = self._state.breaker
+        before = breaker.state
+        breaker.record_failure(reason)
+        if breaker.state is BreakerState.open and before is not BreakerState.open:
+            self.record(EventType.breaker_opened, f"provisioning paused after failures: {reason}")
 
     def record(self, kind: EventType, message: str, engine: Engine | None = None) -> None:
         """One decision into the event log (GET /events)."""

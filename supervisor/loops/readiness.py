@@ -49,6 +49,7 @@ class Readiness:
             engine.ready = True
             engine.health_status = HealthStatus.healthy
             engine.last_health_check = engine.last_seen = now.now()
+            self._provisioner.count_success()
             return True
         timeout = self._state.config.stack.timings.startup_timeout_s
         if startup_expired(engine.started_monotonic, now.monotonic(), timeout):
@@ -61,9 +62,10 @@ class Readiness:
                 engine.host_http_port,
             )
             self._metrics.provision_attempts.labels(result="rolled_back").inc()
-            await self._provisioner.remove(
-                engine.container_id, f"not ready within {timeout:g}s startup timeout"
-            )
+            reason = f"not ready within {timeout:g}s startup timeout"
+            await self._provisioner.remove(engine.container_id, reason)
+            # An image that never answers churns for ever otherwise: each start counts as a failure.
+            self._provisioner.count_failure(f"engine {engine.container_name} {reason}")
             return False
         return None
 

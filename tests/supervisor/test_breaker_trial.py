@@ -83,4 +83,7 @@ async def test_a_burst_on_a_half_open_breaker_starts_one_engine_and_status_keeps
         assert answers == [200, 503, 503, 503]
         assert len([info for info in runtime.containers.values() if info.name.startswith("acestream")]) == 1
         status = (await client.get("/orchestrator/status")).json()["provisioning"]
+        assert status["circuit_breaker_state"] == "half_open"  # the trial engine runs, not yet answered
+        await client.app.state.supervisor.readiness.tick()  # it answers: the trial succeeded
+        status = (await client.get("/orchestrator/status")).json()["provisioning"]
         assert status["circuit_breaker_state"] == "closed" and status["can_provision"]

@@ -105,6 +105,7 @@ async def test_repeated_docker_failures_open_the_circuit_breaker(
         assert supervisor_of(client).state.pool.used(None) == 0  # every failed attempt freed its port
         clock.advance(300)
         assert (await client.post("/provision/acestream", headers=auth)).status_code == 200
+        await supervisor_of(client).readiness.tick()  # a start counts once the engine answers
         status = (await client.get("/orchestrator/status")).json()
         assert status["provisioning"]["circuit_breaker_state"] == "closed"
 
@@ -291,3 +292,22 @@ async def test_request_env_is_limited_to_what_the_profile_allows(
         assert other.status_code == 400 and "allowed: ACESTREAM_CACHE_LIMIT" in other.text
         status = (await client.get("/orchestrator/status")).json()
         assert status["provisioning"]["circuit_breaker_state"] == "closed"
+
+
+async def test_starts_that_never_become_ready_open_the_breaker(
+    open_client: Any, probes: Any, clock: ManualClock, auth: dict[str, str]
+) -> None:
+    """An image that never answers must not churn for ever behind a closed breaker."""
+    async with open_client("standalone") as client:
+        supervisor = supervisor_of(client)
+        timings = supervisor.config.stack.timings
+        probes.silent.update(range(19000, 19010))
+        for _ in range(timings.circuit_breaker_failure_threshold):
+            assert (await client.post("/provision/acestream", headers=auth)).status_code == 200
+            clock.advance(timings.startup_timeout_s)
+            await supervisor.readiness.tick()
+        refused = await client.post("/provision/acestream", headers=auth)
+        assert refused.status_code == 503 and refused.json()["detail"]["code"] == "circuit_breaker"
+        status = (await client.get("/orchestrator/status")).json()
+        assert status["status"] == "unavailable" or status["status"] == "degraded"
+        assert "not ready within" in status["provisioning"]["last_failure"]
