@@ -16,6 +16,7 @@ class EventType(StrEnum):
     breaker_closed = "breaker_closed"
     stream_started = "stream_started"
     stream_ended = "stream_ended"
+    forwarded_port_changed = "forwarded_port_changed"
     database_rewritten = "database_rewritten"  # its file was deleted or replaced; written again from memory
 
 

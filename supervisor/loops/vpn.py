@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
 from supervisor.attach import find_vpns
+from supervisor.core import labels as label
 from supervisor.core.events import EventType
+from supervisor.core.offer import namespace_lost
+from supervisor.errors import SupervisorError
 from supervisor.probes import ProbeFailure, Probes
 from supervisor.provisioning import Provisioner
 from supervisor.runtime.base import Runtime
@@ -37,18 +41,46 @@ class VpnLoop:
     async def tick(self) -> None:
         if None in self._state.vpns:
             return
-        before = {key: (vpn.container_id, vpn.started_at) for key, vpn in self._state.vpns.items()}
         await find_vpns(self._state, self._runtime)
         vpns = list(self._state.vpns.values())
         await asyncio.gather(*(self._check(vpn) for vpn in vpns))
         for key, vpn in self._state.vpns.items():
-            if before[key][0] is not None and before[key] != (vpn.container_id, vpn.started_at):
-                await self._replace_stranded(key)
+            # Level-triggered: every tick compares each engine with its VPN as it is now, so a removal
+            # that failed is retried, and an engine made in the new namespace is never taken for a
+            # stranded one.
+            await self._replace_stranded(key, vpn)
+            await self._follow_forwarded_port(vpn)
 
-    async def _replace_stranded(self, service: str | None) -> None:
+    async def _follow_forwarded_port(self, vpn: VpnState) -> None:
+        """The forwarded port changed: the engine that used the old one as its P2P port is no longer the
+        forwarded engine. Idle, it is replaced (its successor gets the new port); with streams, it keeps
+        serving until they end, and the next engine made takes the new port."""
+        if vpn.forwarded_port is None:
+            return
+        for engine in self._state.engines_on(vpn.service):
+            if engine.forwarded and engine.labels.get(label.P2P_PORT) != str(vpn.forwarded_port):
+                engine.forwarded = False
+                self._provisioner.record(
+                    EventType.forwarded_port_changed,
+                    f"VPN {vpn.service} forwards {vpn.forwarded_port} now, "
+                    f"not {engine.labels.get(label.P2P_PORT)}",
+                    engine,
+                )
+                if not engine.streams:
+                    with contextlib.suppress(SupervisorError):
+                        await self._provisioner.remove(engine.container_id, "its forwarded port changed")
+                self._refill()
+
+    async def _replace_stranded(self, service: str | None, vpn: VpnState) -> None:
         """gluetun restarted or was recreated: engines in its old namespace have no network any more.
         Remove them (autoscale starts fresh ones in the new namespace)."""
-        stranded = self._state.engines_on(service)
+        if vpn.container_id is None:
+            return  # gluetun not found right now: its engines are withdrawn (vpn_down), not judged
+        stranded = [
+            engine
+            for engine in self._state.engines_on(service)
+            if namespace_lost(engine.labels, vpn.container_id, vpn.started_at)
+        ]
         if stranded:
             log.warning(
                 "VPN %s restarted; replacing its %d engines, which lost their network", service, len(stranded)

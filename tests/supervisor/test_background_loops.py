@@ -98,9 +98,10 @@ async def test_an_unreachable_control_server_blocks_provisioning_until_it_answer
         assert status["vpn"]["connected"] is True and status["vpn"]["forwarded_port"] == 5914
 
 
-async def test_an_engine_whose_gluetun_was_replaced_while_down_is_kept_but_unhealthy(
+async def test_an_engine_whose_gluetun_was_replaced_while_down_is_replaced_on_the_first_pass(
     open_client: Any, runtime: FakeRuntime
 ) -> None:
+    """It has no network: never offered, and the first VPN pass replaces it (issue 8: level-triggered)."""
     labels = {
         **label.engine_selector("acestream-single"),
         label.VPN: "gluetun",
@@ -109,15 +110,13 @@ async def test_an_engine_whose_gluetun_was_replaced_while_down_is_kept_but_unhea
     }
     engine_id = runtime.add("acestream-single-engine-40003-abcdef", labels)
     async with open_client("single") as client:
-        engines = (await client.get("/engines", params={"all": "true"})).json()
-        assert [
-            (engine["container_id"], engine["health_status"], engine["withdrawn"]) for engine in engines
-        ] == [(engine_id, "unhealthy", "namespace_lost")]
         assert (await client.get("/engines")).json() == []  # never offered to a proxy
-        assert engine_id in runtime.containers
+        assert engine_id not in runtime.containers  # replaced: autoscale makes fresh ones in the namespace
+        removed = (await client.get("/events", params={"type": "engine_removed"})).json()
+        assert [(e["engine_id"], e["message"]) for e in removed] == [(engine_id, "VPN gluetun restarted")]
 
 
-async def test_engines_whose_gluetun_restarted_while_down_are_kept_but_unhealthy(
+async def test_only_engines_of_an_earlier_gluetun_start_are_replaced(
     open_client: Any, runtime: FakeRuntime
 ) -> None:
     stack = open_client("single")
@@ -130,10 +129,6 @@ async def test_engines_whose_gluetun_restarted_while_down_are_kept_but_unhealthy
     before = runtime.add("e-40001", {**base, label.HOST_HTTP_PORT: "40001", label.VPN_STARTED_AT: "t0"})
     current = runtime.add("e-40002", {**base, label.HOST_HTTP_PORT: "40002", label.VPN_STARTED_AT: "t1"})
     async with stack as client:
-        health = {
-            engine["container_id"]: (engine["health_status"], engine["withdrawn"])
-            for engine in (await client.get("/engines", params={"all": "true"})).json()
-        }
-        assert health == {before: ("unhealthy", "namespace_lost"), current: ("unknown", None)}
         offered = [engine["container_id"] for engine in (await client.get("/engines")).json()]
         assert offered == [current]
+        assert before not in runtime.containers and current in runtime.containers
