@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from supervisor.core import labels as label
 from supervisor.core.breaker import BreakerState
-from supervisor.core.capacity import choose_vpn
+from supervisor.core.capacity import DOCKER_RECHECK_S, BlockCode, ProvisioningBlocked, choose_vpn
 from supervisor.core.environment import PORT_ENVIRONMENT, engine_environment
 from supervisor.core.events import EventType
 from supervisor.core.naming import engine_name
@@ -22,7 +22,14 @@ from supervisor.core.ports import PORT_ATTEMPTS, PORT_QUARANTINE_S, PortConflict
 from supervisor.core.records import Engine
 from supervisor.errors import InvalidInput, NotFound, PortTaken, ProvisionFailed
 from supervisor.metrics import Metrics
-from supervisor.runtime.base import ContainerSpec, PortUnavailable, PublishedPort, Runtime, RuntimeFailure
+from supervisor.runtime.base import (
+    ContainerSpec,
+    DaemonUnreachable,
+    PortUnavailable,
+    PublishedPort,
+    Runtime,
+    RuntimeFailure,
+)
 from supervisor.state import StackState
 from supervisor.store import Store
 from supervisor.streams import end_engine_streams
@@ -111,6 +118,21 @@ class Provisioner:
         try:
             async with self._in_flight:
                 info = await self._runtime.create_and_start(spec)
+        except DaemonUnreachable as error:
+            # The daemon's state, not the image's: provisioning pauses until it answers, the breaker is
+            # untouched, and the client is told to wait.
+            state.pool.release(slot)
+            state.pending -= 1
+            state.docker_failed(str(error))
+            self._metrics.provision_attempts.labels(result="docker_unreachable").inc()
+            log.error("the Docker daemon does not answer: %s", error)
+            raise ProvisioningBlocked(
+                BlockCode.docker_unreachable,
+                f"the Docker daemon does not answer ({error}); provisioning resumes as soon as it does",
+                DOCKER_RECHECK_S,
+                can_retry=True,
+                should_wait=True,
+            ) from None
         except PortUnavailable as error:
             # Another program holds this host port: the port's fault, not Docker's nor the image's. Skip
             # it for a while and try the next free slot within this same request; the breaker is untouched.
@@ -172,6 +194,7 @@ class Provisioner:
             idle_since=state.clock.monotonic(),
         )
         state.pending -= 1
+        state.docker_answered()
         state.engines[engine.container_id] = engine
         self._store.save_engine(engine)
         self.record(

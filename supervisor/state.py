@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from supervisor.core.breaker import CircuitBreaker
-from supervisor.core.capacity import ProvisionInputs, VpnView, freeing_eta
+from supervisor.core.capacity import ProvisionInputs, VpnView, docker_paused, freeing_eta
 from supervisor.core.clock import Clock
 from supervisor.core.health import HealthStatus
 from supervisor.core.offer import Withdrawn, namespace_lost, withdrawal
@@ -53,6 +53,18 @@ class StackState:
     project: str | None = None
     network: str | None = None
     streams_total: int = 0
+    docker_unreachable_since: float | None = None  # when the daemon first failed to answer; None: it answers
+    docker_failed_at: float | None = None  # the latest call it failed to answer
+    docker_failure: str | None = None
+
+    def docker_answered(self) -> None:
+        self.docker_unreachable_since = self.docker_failed_at = self.docker_failure = None
+
+    def docker_failed(self, message: str) -> None:
+        now = self.clock.monotonic()
+        if self.docker_unreachable_since is None:
+            self.docker_unreachable_since = now
+        self.docker_failed_at, self.docker_failure = now, message
 
     @classmethod
     def create(cls, config: Config, clock: Clock) -> StackState:
@@ -132,6 +144,7 @@ class StackState:
             breaker_open=not self.breaker.allows(),
             breaker_eta_seconds=self.breaker.recovery_eta_seconds(),
             vpn_retry_seconds=max(1, round(timings.vpn_check_interval_s)),
+            docker_unreachable=docker_paused(self.docker_unreachable_since, self.docker_failed_at, now),
             capacity_retry_seconds=freeing_eta(
                 [now - e.idle_since for e in self.engines.values() if not e.streams],
                 self.removing,

@@ -80,7 +80,12 @@ def orchestrator_status(supervisor: Supervisor) -> OrchestratorStatus:
     overall: Literal["healthy", "degraded", "unavailable"] = "healthy"
     if (vpns and not connected) or (not engines and refusal is not None):
         overall = "unavailable"
-    elif len(connected) < len(vpns) or unhealthy or state.breaker.state is not BreakerState.closed:
+    elif (
+        len(connected) < len(vpns)
+        or unhealthy
+        or state.breaker.state is not BreakerState.closed
+        or state.docker_unreachable_since is not None
+    ):
         overall = "degraded"
     shown = connected[0] if connected else (vpns[0] if vpns else None)
     return OrchestratorStatus(

@@ -14,6 +14,7 @@ class BlockCode(StrEnum):
     max_capacity = "max_capacity"
     vpn_disconnected = "vpn_disconnected"
     circuit_breaker = "circuit_breaker"
+    docker_unreachable = "docker_unreachable"
 
 
 class ProvisioningBlocked(Exception):
@@ -69,6 +70,8 @@ class ProvisionInputs:
     vpn_retry_seconds: int
     # When an engine is expected to free up (see freeing_eta); None: nothing will, so clients fail fast.
     capacity_retry_seconds: int | None
+    # The Docker daemon did not answer lately (see docker_paused): nothing can be created meanwhile.
+    docker_unreachable: bool = False
 
 
 def choose_vpn(inputs: ProvisionInputs) -> VpnKey:
@@ -77,6 +80,14 @@ def choose_vpn(inputs: ProvisionInputs) -> VpnKey:
     Raises ProvisioningBlocked with the reason a proxy should act on, checked in this order: breaker,
     no connected VPN, the replica limit, no free port.
     """
+    if inputs.docker_unreachable:
+        raise ProvisioningBlocked(
+            BlockCode.docker_unreachable,
+            "the Docker daemon does not answer; provisioning resumes as soon as it does",
+            DOCKER_RECHECK_S,
+            can_retry=True,
+            should_wait=True,
+        )
     if inputs.breaker_open:
         raise ProvisioningBlocked(
             BlockCode.circuit_breaker,
@@ -118,6 +129,19 @@ def _full(inputs: ProvisionInputs, message: str) -> ProvisioningBlocked:
         eta,
         can_retry=False,
         should_wait=True,
+    )
+
+
+# After the daemon failed to answer, provisions are refused this long, then one is let through to ask again.
+DOCKER_RECHECK_S = 1
+
+
+def docker_paused(unreachable_since: float | None, last_failure_at: float | None, now: float) -> bool:
+    """Refuse provisions for DOCKER_RECHECK_S after each unanswered call, then let one ask the daemon."""
+    return (
+        unreachable_since is not None
+        and last_failure_at is not None
+        and now - last_failure_at < DOCKER_RECHECK_S
     )
 
 

@@ -10,7 +10,7 @@ from supervisor.core.capacity import ProvisioningBlocked
 from supervisor.core.scaling import EngineLoad, desired_engines, engines_to_remove
 from supervisor.errors import SupervisorError
 from supervisor.provisioning import Provisioner, ProvisionRequest
-from supervisor.runtime.base import Runtime
+from supervisor.runtime.base import DaemonUnreachable, Runtime
 from supervisor.state import StackState
 
 log = logging.getLogger("supervisor.autoscale")
@@ -33,7 +33,11 @@ class AutoscaleLoop:
         )
 
     async def tick(self) -> None:
-        await self.forget_vanished()
+        try:
+            await self.forget_vanished()
+        except DaemonUnreachable:
+            log.warning("autoscale waits: the Docker daemon does not answer")
+            return  # judge nothing on a listing that did not come
         state = self._state
         desired = self.desired()
         missing = desired - len(state.engines) - state.pending
@@ -70,7 +74,12 @@ class AutoscaleLoop:
         (exited, restarting) keeps its port, since its restart policy may start it again on that port: it
         is marked unhealthy, and the health loop's replacement path removes it if it stays down."""
         known = set(self._state.engines)
-        found = await self._runtime.list(label.engine_selector(self._state.config.stack.stack))
+        try:
+            found = await self._runtime.list(label.engine_selector(self._state.config.stack.stack))
+        except DaemonUnreachable as error:
+            self._state.docker_failed(str(error))
+            raise
+        self._state.docker_answered()
         listed = {info.id: info for info in found}
         for container_id in known:
             engine = self._state.engines.get(container_id)

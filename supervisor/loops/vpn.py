@@ -14,7 +14,7 @@ from supervisor.core.offer import namespace_lost
 from supervisor.errors import SupervisorError
 from supervisor.probes import ProbeFailure, Probes
 from supervisor.provisioning import Provisioner
-from supervisor.runtime.base import Runtime
+from supervisor.runtime.base import DaemonUnreachable, Runtime
 from supervisor.state import StackState, VpnState
 from supervisor.streams import Streams
 
@@ -41,7 +41,13 @@ class VpnLoop:
     async def tick(self) -> None:
         if None in self._state.vpns:
             return
-        await find_vpns(self._state, self._runtime)
+        try:
+            await find_vpns(self._state, self._runtime)
+        except DaemonUnreachable as error:
+            self._state.docker_failed(str(error))
+            log.warning("VPN check waits: the Docker daemon does not answer")
+            return
+        self._state.docker_answered()
         vpns = list(self._state.vpns.values())
         await asyncio.gather(*(self._check(vpn) for vpn in vpns))
         for key, vpn in self._state.vpns.items():

@@ -14,6 +14,11 @@ class RuntimeFailure(Exception):
     """The runtime refused or failed an action; the message says which and why."""
 
 
+class DaemonUnreachable(RuntimeFailure):
+    """The Docker daemon did not answer (no connection, or no answer in time): its own state, which
+    pauses provisioning until it answers again, not a failure of the engine image for the breaker."""
+
+
 class PortUnavailable(RuntimeFailure):
     """The container could not start because its published host port is held by something else: a fault
     of that port, not of Docker or the image, so it quarantines the port instead of opening the breaker."""

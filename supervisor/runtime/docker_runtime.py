@@ -19,11 +19,14 @@ from typing import Any, TypeVar
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import RequestException
+from requests.exceptions import Timeout as RequestsTimeout
 
 from supervisor.runtime.base import (
     ContainerInfo,
     ContainerSpec,
+    DaemonUnreachable,
     PortUnavailable,
     RuntimeFailure,
     port_unavailable,
@@ -32,6 +35,15 @@ from supervisor.runtime.base import (
 T = TypeVar("T")
 
 DOCKER_ERRORS = (DockerException, RequestException)  # an error answer, or no answer at all
+
+
+def _failure(error: BaseException) -> type[RuntimeFailure]:
+    """No answer at all is the daemon's state; an answer that refuses is a failure of the action."""
+    if isinstance(error, RequestsConnectionError | RequestsTimeout):
+        return DaemonUnreachable
+    if port_unavailable(str(error)):
+        return PortUnavailable
+    return RuntimeFailure
 
 
 class DockerRuntime:
@@ -53,7 +65,7 @@ class DockerRuntime:
         try:
             return await loop.run_in_executor(self._pool, functools.partial(function, *args, **kwargs))
         except DOCKER_ERRORS as error:
-            raise RuntimeFailure(f"cannot {action}: {error}") from None
+            raise _failure(error)(f"cannot {action}: {error}") from None
 
     async def create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
         return await self._call(f"create {spec.name}", self._create_and_start, spec)
@@ -86,7 +98,7 @@ class DockerRuntime:
                 self._api.pull(spec.image)
                 created = self._api.create_container(spec.image, **arguments)
         except DOCKER_ERRORS as error:
-            raise RuntimeFailure(f"cannot create {spec.name} from {spec.image}: {error}") from None
+            raise _failure(error)(f"cannot create {spec.name} from {spec.image}: {error}") from None
         container_id: str = created["Id"]
         try:
             self._api.start(container_id)
@@ -94,8 +106,7 @@ class DockerRuntime:
             # A timeout does not mean it did not start: remove it, so that the caller may free its port.
             with contextlib.suppress(*DOCKER_ERRORS):
                 self._remove(container_id)
-            failure = PortUnavailable if port_unavailable(str(error)) else RuntimeFailure
-            raise failure(f"cannot start {spec.name}: {error}") from None
+            raise _failure(error)(f"cannot start {spec.name}: {error}") from None
         return ContainerInfo(container_id, spec.name, True, dict(spec.labels))
 
     async def stop_and_remove(self, container_id: str) -> None:

@@ -6,7 +6,13 @@ import asyncio
 import itertools
 from dataclasses import replace
 
-from supervisor.runtime.base import ContainerInfo, ContainerSpec, PortUnavailable, RuntimeFailure
+from supervisor.runtime.base import (
+    ContainerInfo,
+    ContainerSpec,
+    DaemonUnreachable,
+    PortUnavailable,
+    RuntimeFailure,
+)
 
 
 class FakeRuntime:
@@ -19,6 +25,7 @@ class FakeRuntime:
         self.in_flight = 0
         self.max_in_flight = 0
         self.foreign_listeners: set[int] = set()  # host ports some other program holds
+        self.daemon_down = False  # every call fails as a daemon that does not answer
         self._ids = itertools.count(1)
 
     def add(
@@ -58,6 +65,7 @@ class FakeRuntime:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            self._answer()
             if self.create_delay is not None:
                 await self.create_delay.wait()
             await asyncio.sleep(0)
@@ -90,7 +98,12 @@ class FakeRuntime:
         found = self._resolve(container_id)
         return self.containers[found] if found else None
 
+    def _answer(self) -> None:
+        if self.daemon_down:
+            raise DaemonUnreachable("cannot reach the Docker daemon: Connection refused")
+
     async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        self._answer()
         return [
             info
             for info in self.containers.values()

@@ -61,7 +61,7 @@ class ProvisionJson(Strict):
 
 class BlockedDetail(Strict):
     error: Literal["provisioning_blocked"]
-    code: Literal["max_capacity", "vpn_disconnected", "circuit_breaker"]
+    code: Literal["max_capacity", "vpn_disconnected", "circuit_breaker", "docker_unreachable"]
     message: StrictStr
     recovery_eta_seconds: StrictInt
     can_retry: StrictBool
