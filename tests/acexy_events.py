@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 
-def started_event(port: int, session: str, key: str = "abc") -> dict[str, Any]:
-    """acexy's stream_started for a client that started a stream on the engine at localhost:port."""
+def started_event(port: int, *, key: str = "abc", session: str = "s1", **extra: Any) -> dict[str, Any]:
+    """What acexy posts: its own container id, the engine by host and port, is_live as 1."""
     return {
         "container_id": "acexy-7f3a",
         "engine": {"host": "localhost", "port": port},
@@ -18,4 +18,5 @@ def started_event(port: int, session: str, key: str = "abc") -> dict[str, Any]:
             "is_live": 1,
         },
         "labels": {},
+        **extra,
     }

@@ -22,7 +22,7 @@ async def test_a_deleted_database_is_written_again_and_nothing_is_lost_at_restar
         supervisor = client.app.state.supervisor
         path = Path(supervisor.config.env.db_path)
         engine = (await client.post("/provision/acestream", headers=auth)).json()
-        started = started_event(engine["host_http_port"], "s1")
+        started = started_event(engine["host_http_port"], session="s1")
         assert (await client.post("/events/stream_started", json=started, headers=auth)).status_code == 200
         first_seen = (await client.get(f"/engines/{engine['container_id']}")).json()["engine"]["first_seen"]
         for suffix in ("", "-wal", "-shm"):

@@ -22,7 +22,7 @@ async def test_an_engines_life_is_in_the_log_newest_first(
     async with open_client("single") as client:
         supervisor = client.app.state.supervisor
         engine = (await client.post("/provision/acestream", headers=auth)).json()
-        event = started_event(engine["host_http_port"], "s1")
+        event = started_event(engine["host_http_port"], session="s1")
         assert (await client.post("/events/stream_started", json=event, headers=auth)).status_code == 200
         probes.vpn_status = "stopped"
         await supervisor.vpn.tick()

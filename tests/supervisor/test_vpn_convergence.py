@@ -61,7 +61,7 @@ async def test_a_forwarded_engine_with_streams_keeps_serving_when_the_port_chang
     async with open_client("single") as client:
         supervisor = client.app.state.supervisor
         engine = (await client.post("/provision/acestream", headers=auth)).json()
-        event = started_event(engine["host_http_port"], "s1")
+        event = started_event(engine["host_http_port"], session="s1")
         assert (await client.post("/events/stream_started", json=event, headers=auth)).status_code == 200
         probes.forwarded_port = 6001
         await supervisor.vpn.tick()
