@@ -82,17 +82,22 @@ def compose_files(path: Path, dotenv: dict[str, str | None]) -> list[Path]:
     return [path, *(override for override in overrides if override.exists())]
 
 
-def _env_file_paths(document: dict[str, Any]) -> list[tuple[str, str]]:
-    """(service, path) of every env_file as written; `${VAR:-default}` judged by its default."""
+def _env_file_entries(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """(service, path) of every env_file exactly as written, variables and all."""
     found = []
     for name, service in (document.get("services") or {}).items():
         entries = (service or {}).get("env_file") if isinstance(service, dict) else None
         for entry in [entries] if isinstance(entries, str) else entries or []:
-            text = str(entry.get("path") if isinstance(entry, dict) else entry)
-            if match := _DEFAULTED.fullmatch(text):
-                text = match.group(1)
-            found.append((str(name), text))
+            found.append((str(name), str(entry.get("path") if isinstance(entry, dict) else entry)))
     return found
+
+
+def _env_file_paths(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """(service, path) of every env_file; `${VAR:-default}` judged by its default."""
+    return [
+        (name, match.group(1) if (match := _DEFAULTED.fullmatch(text)) else text)
+        for name, text in _env_file_entries(document)
+    ]
 
 
 def _env_file_rules(documents: list[dict[str, Any]], project: Path) -> list[str]:
@@ -132,11 +137,8 @@ def _run(
 
 
 def _env_file_variables(document: dict[str, Any]) -> set[str]:
-    names: set[str] = set()
-    for service in (document.get("services") or {}).values():
-        if isinstance(service, dict):
-            names |= set(_ENV_FILE_VARIABLE.findall(json.dumps(service.get("env_file"), default=str)))
-    return names
+    """The variables env_file paths are made of (the user's provider files, which may not exist yet)."""
+    return {name for _, text in _env_file_entries(document) for name in _ENV_FILE_VARIABLE.findall(text)}
 
 
 def _variable_mounts(document: dict[str, Any]) -> list[str]:
