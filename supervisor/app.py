@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -57,7 +58,13 @@ def create_app(
         finally:
             await supervisor.stop()
 
+    async def after_change(request: Request[Any, Any, Any]) -> None:
+        """Every API change (a provision, a removal, a stream event, a scale) is followed by a pass."""
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            supervisor.reconciler.kick()
+
     return Litestar(
+        after_response=after_change,
         route_handlers=[EngineController, StreamController, StatusController, EventController],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

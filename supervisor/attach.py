@@ -66,8 +66,14 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
             log.warning("removing %s: created by an interrupted provision, never started", info.name)
             await runtime.stop_and_remove(info.id)
             continue
-        engine = _adopt(state, info, store)
-        if engine is None:
+        try:
+            engine = adopt_container(state, info, store)
+        except PortConflict as error:
+            log.error(
+                "engine %s not adopted (its labels name no free port: %s); the reconciler removes it",
+                info.name,
+                error,
+            )
             continue
         vpn = state.vpns.get(engine.slot.vpn)
         if not info.running:
@@ -75,6 +81,7 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
             # stays held. Judged, not deleted: the health loop replaces it if it stays down.
             log.warning("engine %s is not running; adopted with its port held, marked unhealthy", info.name)
             engine.container_running = False
+            engine.stopped_since = state.clock.monotonic()
             state.mark_unhealthy(engine)
         elif vpn is not None and engine.slot.vpn is not None and _namespace_lost(info, vpn):
             # Its gluetun was replaced or restarted while we were down: no network. Judged, not deleted.
@@ -83,7 +90,6 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
                 info.name,
             )
             state.mark_unhealthy(engine)
-        state.engines[engine.container_id] = engine
         store.save_engine(engine)
         store.record_event(
             EventType.engine_adopted, f"found running on port {engine.host_http_port}", now, engine
@@ -99,18 +105,17 @@ def _namespace_lost(info: ContainerInfo, vpn: VpnState) -> bool:
     return namespace_lost(info.labels, vpn.container_id, vpn.started_at)
 
 
-def _adopt(state: StackState, info: ContainerInfo, store: Store) -> Engine | None:
+def adopt_container(state: StackState, info: ContainerInfo, store: Store) -> Engine:
+    """Hold a running engine container found in Docker, with the port its labels name (PortConflict when
+    that port is outside the ranges or held); it joins the engine list and the store."""
     vpn = info.labels.get(label.VPN)
     try:
         host_port = int(info.labels[label.HOST_HTTP_PORT])
-        slot = state.pool.reserve_host_port(vpn, host_port)
-    except (KeyError, ValueError, PortConflict) as error:
-        log.error(
-            "engine %s not adopted (its labels name no free port: %s); remove it by hand", info.name, error
-        )
-        return None
+    except (KeyError, ValueError):
+        raise PortConflict(f"its {label.HOST_HTTP_PORT} label is missing or not a port") from None
+    slot = state.pool.reserve_host_port(vpn, host_port)
     now = state.clock.now()
-    return Engine(
+    engine = Engine(
         container_id=info.id,
         container_name=info.name,
         slot=slot,
@@ -123,5 +128,9 @@ def _adopt(state: StackState, info: ContainerInfo, store: Store) -> Engine | Non
         started_monotonic=state.clock.monotonic(),
         health_status=HealthStatus.unknown,
         ready=True,  # it ran before we did; the health loop judges it, readiness does not roll it back
+        adopted=True,
         idle_since=state.clock.monotonic(),
     )
+    state.engines[engine.container_id] = engine
+    store.save_engine(engine)
+    return engine

@@ -18,8 +18,10 @@ from supervisor.core.capacity import DOCKER_RECHECK_S, BlockCode, ProvisioningBl
 from supervisor.core.environment import PORT_ENVIRONMENT, engine_environment
 from supervisor.core.events import EventType
 from supervisor.core.naming import engine_name
+from supervisor.core.offer import CLAIM_S, reusable
 from supervisor.core.ports import PORT_ATTEMPTS, PORT_QUARANTINE_S, PortConflict, Slot, VpnKey
-from supervisor.core.records import Engine
+from supervisor.core.records import Engine, serving
+from supervisor.core.spec_hash import settings_hash
 from supervisor.errors import InvalidInput, NotFound, PortTaken, ProvisionFailed
 from supervisor.metrics import Metrics
 from supervisor.runtime.base import (
@@ -54,6 +56,39 @@ class Provisioner:
         self._metrics = metrics
         self._in_flight = asyncio.Semaphore(state.config.env.max_in_flight)
         self._forwarding: set[VpnKey] = set()  # VPNs whose forwarded engine is being created
+        self._creating: set[str] = set()  # container names Docker is creating (not orphans)
+        self._removing: set[str] = set()  # container ids Docker is removing (not orphans either)
+
+    def creating_names(self) -> set[str]:
+        return set(self._creating)
+
+    def busy_ids(self) -> set[str]:
+        return set(self._removing)
+
+    def acquire(self, request: ProvisionRequest) -> Awaitable[Engine]:
+        """A proxy's provision: an engine that is ready, offered, unclaimed and carries no stream is handed
+        out at once (one that finished after its client gave up, or a free idle one), so a client's retry
+        never strands an engine; else a new one is created. Either way it is claimed for CLAIM_S."""
+        _check_request(request, self._state.config.stack.engine.allowed_env)
+        now = self._state.clock.monotonic()
+        if request == ProvisionRequest():  # a plain request: any engine of the profile will do
+            for engine in self._state.engines.values():
+                if reusable(
+                    ready=engine.ready,
+                    offered=self._state.withdrawal(engine) is None,
+                    serving=serving(engine),
+                    claimed=engine.claimed_until > now,
+                ):
+                    engine.claimed_until = now + CLAIM_S
+                    self._metrics.provision_attempts.labels(result="reused").inc()
+                    self.record(EventType.engine_reused, "handed out again: ready and unclaimed", engine)
+                    return _done(engine)
+        return self._claimed(self.provision(request))
+
+    async def _claimed(self, creation: Awaitable[Engine]) -> Engine:
+        engine = await creation
+        engine.claimed_until = self._state.clock.monotonic() + CLAIM_S
+        return engine
 
     def provision(self, request: ProvisionRequest) -> Awaitable[Engine]:
         """Reserve a slot now (raising a refusal at once), and return the creation to await.
@@ -115,6 +150,7 @@ class Provisioner:
         self, slot: Slot, spec: ContainerSpec, forwarded: bool, request: ProvisionRequest, attempt: int = 1
     ) -> Engine:
         state = self._state
+        self._creating.add(spec.name)
         try:
             async with self._in_flight:
                 info = await self._runtime.create_and_start(spec)
@@ -177,6 +213,7 @@ class Provisioner:
             log.error("provisioning failed on port %s: %s", slot.host_http, error)
             raise ProvisionFailed(str(error)) from None
         finally:
+            self._creating.discard(spec.name)
             if forwarded:
                 self._forwarding.discard(slot.vpn)
         now = state.clock.now()
@@ -226,6 +263,7 @@ class Provisioner:
             label.HOST_HTTP_PORT: str(slot.host_http),
             label.FORWARDED: "true" if forwarded else "false",
             label.CREATED_AT: state.clock.now().isoformat(),
+            label.SPEC_HASH: settings_hash(stack, slot, state.network),
         }
         if state.project:
             labels[label.COMPOSE_PROJECT] = state.project
@@ -252,7 +290,7 @@ class Provisioner:
             )
         return spec, forwarded
 
-    async def remove(self, key: str, reason: str) -> Engine:
+    async def remove(self, key: str, reason: str, stream_reason: str = "engine_removed") -> Engine:
         """Stop and remove an engine, then free its port; its streams end (`engine_removed`).
 
         It leaves the engine list before the Docker call, so no stream starts on it and no second removal
@@ -264,6 +302,7 @@ class Provisioner:
             raise NotFound(f"no engine {key!r} in this stack; GET /engines lists them")
         del state.engines[engine.container_id]
         state.removing += 1
+        self._removing.add(engine.container_id)
         try:
             await self._runtime.stop_and_remove(engine.container_id)
         except BaseException:
@@ -271,7 +310,8 @@ class Provisioner:
             raise
         finally:
             state.removing -= 1
-        self._release(engine, reason, "engine_removed")
+            self._removing.discard(engine.container_id)
+        self._release(engine, reason, stream_reason)
         return engine
 
     def forget(self, engine: Engine, reason: str) -> None:
@@ -308,6 +348,10 @@ class Provisioner:
     def record(self, kind: EventType, message: str, engine: Engine | None = None) -> None:
         """One decision into the event log (GET /events)."""
         self._store.record_event(kind, message, self._state.clock.now(), engine)
+
+
+async def _done(engine: Engine) -> Engine:
+    return engine
 
 
 def _check_request(request: ProvisionRequest, allowed_env: tuple[str, ...] = ()) -> None:

@@ -14,7 +14,6 @@ from supervisor.attach import adopt_engines, find_project, find_vpns
 from supervisor.core.capacity import ProvisioningBlocked, choose_vpn
 from supervisor.core.clock import Clock, SystemClock
 from supervisor.core.events import EventType
-from supervisor.loops.autoscale import AutoscaleLoop
 from supervisor.loops.health import HealthLoop
 from supervisor.loops.readiness import Readiness
 from supervisor.loops.ticker import run_every
@@ -22,6 +21,7 @@ from supervisor.loops.vpn import VpnLoop
 from supervisor.metrics import Metrics
 from supervisor.probes import HttpProbes, Probes
 from supervisor.provisioning import Provisioner
+from supervisor.reconciler import Reconciler
 from supervisor.runtime.base import Runtime
 from supervisor.settings import Config
 from supervisor.state import StackState
@@ -47,8 +47,10 @@ class Supervisor:
         self.readiness = Readiness(self.state, self.probes, self.provisioner, self.metrics)
         self.health = HealthLoop(self.state, self.probes, self.provisioner)
         self.streams = Streams(self.state, self.store)
-        self.vpn = VpnLoop(self.state, runtime, self.probes, self.provisioner, self.streams, self.scale_soon)
-        self.autoscale = AutoscaleLoop(self.state, runtime, self.provisioner)
+        self.reconciler = Reconciler(
+            self.state, runtime, self.store, self.provisioner, on_vpn_event=self.check_vpns_soon
+        )
+        self.vpn = VpnLoop(self.state, runtime, self.probes, self.provisioner, self.reconciler.kick)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, loops: bool = True) -> None:
@@ -57,6 +59,7 @@ class Supervisor:
         await adopt_engines(self.state, self.runtime, self.store)
         self.streams.restore()
         await self.vpn.tick()
+        await self._pass_now()  # the first pass: stranded engines replaced, orphans judged, min reached
         if loops:
             self._start_loops()
 
@@ -66,12 +69,15 @@ class Supervisor:
             ("readiness", self.config.env.readiness_interval_s, self.readiness.tick),
             ("health", timings.health_check_interval_s, self.health.tick),
             ("vpn", timings.vpn_check_interval_s, self.vpn.tick),
-            ("autoscale", timings.autoscale_interval_s, self.autoscale.tick),
             ("database", DATABASE_CHECK_S, self.check_database),
         ]
         for name, interval, tick in schedule:
             self._tasks.append(asyncio.create_task(run_every(name, interval, self.clock, tick), name=name))
-        self._tasks.append(asyncio.create_task(self._autoscale_now(), name="autoscale-now"))
+        self._tasks.append(asyncio.create_task(self.reconciler.watch(), name="docker-events"))
+        self._tasks.append(asyncio.create_task(self._reconcile_forever(), name="reconciler"))
+
+    async def _reconcile_forever(self) -> None:
+        await self.reconciler.run()
 
     async def check_database(self) -> None:
         """A database file deleted or replaced under us would silently lose every stream: write it again."""
@@ -84,16 +90,26 @@ class Supervisor:
             )
             self.provisioner.record(EventType.database_rewritten, f"{self.config.env.db_path} written again")
 
-    async def _autoscale_now(self) -> None:
+    async def _pass_now(self) -> None:
         try:
-            await self.autoscale.tick()
+            await self.reconciler.tick()
         except Exception:
-            log.exception("initial autoscale failed; the autoscale loop retries")
+            log.exception("reconcile pass failed; the reconciler retries")
 
     def scale_soon(self) -> None:
-        """Run an autoscale tick now, in the background (after POST /scale)."""
+        """A reconcile pass soon (after an API change: POST /scale, a provision, a stream event)."""
+        self.reconciler.kick()
+
+    def check_vpns_soon(self) -> None:
+        """A gluetun container started, died or vanished: check the VPNs now, not at the next tick."""
         self._tasks = [task for task in self._tasks if not task.done()]
-        self._tasks.append(asyncio.create_task(self._autoscale_now(), name="autoscale-soon"))
+        self._tasks.append(asyncio.create_task(self._vpn_now(), name="vpn-now"))
+
+    async def _vpn_now(self) -> None:
+        try:
+            await self.vpn.tick()
+        except Exception:
+            log.exception("VPN check failed; the VPN loop retries")
 
     async def stop(self) -> None:
         for task in self._tasks:

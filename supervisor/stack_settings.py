@@ -131,6 +131,9 @@ class TimingSettings(Frozen):
     engine_grace_period_s: float = Field(default=30, ge=0)
     startup_timeout_s: float = Field(default=25, gt=0)
     vpn_check_interval_s: float = Field(default=5, gt=0)
+    vpn_restart_timeout_s: float = Field(default=60, gt=0)  # a gluetun down this long is restarted
+    vpn_stabilization_s: float = Field(default=30, ge=0)  # a VPN back up this long takes new engines first
+    engine_restart_window_s: float = Field(default=2, ge=0)  # a stopped engine not back by then: replaced
     circuit_breaker_failure_threshold: int = Field(default=5, ge=1)
     circuit_breaker_recovery_timeout_s: float = Field(default=300, gt=0)
 

@@ -15,7 +15,7 @@ from supervisor.core.clock import Clock
 from supervisor.core.health import HealthStatus
 from supervisor.core.offer import Withdrawn, namespace_lost, withdrawal
 from supervisor.core.ports import PortPool, VpnKey
-from supervisor.core.records import Engine
+from supervisor.core.records import Engine, serving
 from supervisor.core.scaling import has_room, over_limit
 from supervisor.settings import Config
 
@@ -32,10 +32,24 @@ class VpnState:
     forwarded_port: int | None = None
     forwarded_ports: tuple[int, ...] = ()  # every port gluetun forwards; the first is forwarded_port
     last_check: datetime | None = None
+    connected_since: float | None = None  # monotonic: when it was last seen coming up
+    down_since: float | None = None  # monotonic: when it was first seen down (None: connected, or unknown)
+    restarted_at: float | None = None  # monotonic: when the supervisor last restarted its container
 
     @property
     def connected(self) -> bool:
         return self.service is None or (self.container_id is not None and self.status == "running")
+
+    def observed(self, now: float) -> None:
+        """After each check: when it came up or went down, for failover, restarts and stabilisation."""
+        if self.connected:
+            self.down_since = None
+            if self.connected_since is None:
+                self.connected_since = now
+        else:
+            self.connected_since = None
+            if self.down_since is None:
+                self.down_since = now
 
 
 @dataclass
@@ -112,6 +126,7 @@ class StackState:
         on_vpn = engine.slot.vpn is not None and vpn is not None
         return withdrawal(
             container_running=engine.container_running,
+            draining=engine.draining is not None,
             health=engine.health_status,
             on_vpn=on_vpn,
             vpn_connected=vpn is not None and vpn.connected,
@@ -133,8 +148,16 @@ class StackState:
         timings = self.config.stack.timings
         now = self.clock.monotonic()
         # Held slots count engines still being created, so a burst spreads over the VPNs too.
+        stabilization = timings.vpn_stabilization_s
         views = tuple(
-            VpnView(key, vpn.connected, self.pool.used(key), self.pool.free(key, now))
+            VpnView(
+                key,
+                vpn.connected,
+                self.pool.used(key),
+                self.pool.free(key, now),
+                stable=key is None
+                or (vpn.connected_since is not None and now - vpn.connected_since >= stabilization),
+            )
             for key, vpn in self.vpns.items()
         )
         return ProvisionInputs(
@@ -146,7 +169,7 @@ class StackState:
             vpn_retry_seconds=max(1, round(timings.vpn_check_interval_s)),
             docker_unreachable=docker_paused(self.docker_unreachable_since, self.docker_failed_at, now),
             capacity_retry_seconds=freeing_eta(
-                [now - e.idle_since for e in self.engines.values() if not e.streams],
+                [now - e.idle_since for e in self.engines.values() if not serving(e)],
                 self.removing,
                 timings.engine_grace_period_s,
                 timings.autoscale_interval_s,

@@ -58,6 +58,7 @@ class VpnView:
     connected: bool
     engines: int
     free_slots: int
+    stable: bool = True  # connected for at least the stabilisation period
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,10 @@ def choose_vpn(inputs: ProvisionInputs) -> VpnKey:
     candidates = [vpn for vpn in connected if vpn.free_slots > 0]
     if not candidates:
         raise _full(inputs, "every engine port of the connected VPNs is in use")
-    return min(candidates, key=lambda vpn: vpn.engines).key
+    # A VPN just back up takes new engines once it has stayed up (then first, having the fewest): capacity
+    # is rebalanced by provisioning there, never by cutting streams elsewhere.
+    stable = [vpn for vpn in candidates if vpn.stable] or candidates
+    return min(stable, key=lambda vpn: vpn.engines).key
 
 
 def _full(inputs: ProvisionInputs, message: str) -> ProvisioningBlocked:

@@ -9,6 +9,13 @@ class EventType(StrEnum):
     engine_created = "engine_created"
     engine_adopted = "engine_adopted"
     engine_removed = "engine_removed"  # with the reason: idle, unhealthy, rolled back, gone, by the API...
+    engine_reused = "engine_reused"  # a provision got a ready, unclaimed engine instead of a new one
+    engine_stopped = "engine_stopped"  # Docker reported it not running: withdrawn at once
+    engine_started = "engine_started"  # Docker reported it running again (its restart policy)
+    engine_draining = "engine_draining"  # takes no new viewers; removed once idle
+    orphan_removed = "orphan_removed"  # a labelled container this supervisor did not hold
+    vpn_restarted = "vpn_restarted"  # down past its restart timeout
+    failover = "failover"  # a VPN went down while another is connected: its engines drain
     port_quarantined = "port_quarantined"
     vpn_down = "vpn_down"
     vpn_up = "vpn_up"
@@ -16,6 +23,7 @@ class EventType(StrEnum):
     breaker_closed = "breaker_closed"
     stream_started = "stream_started"
     stream_ended = "stream_ended"
+    stream_stale = "stream_stale"  # its engine no longer knows the session: ended with reason stale
     forwarded_port_changed = "forwarded_port_changed"
     database_rewritten = "database_rewritten"  # its file was deleted or replaced; written again from memory
 

@@ -18,6 +18,17 @@ class Withdrawn(StrEnum):
     vpn_down = "vpn_down"  # its gluetun does not report running
     namespace_lost = "namespace_lost"  # its gluetun was restarted or replaced: the engine has no network
     unhealthy = "unhealthy"  # it failed its health checks
+    draining = "draining"  # it serves its last streams and leaves once idle (changed spec, port, VPN)
+
+
+# How long an engine handed to a provision request is kept for that client's first stream before it may
+# be handed to another (a client that gave up never starts one).
+CLAIM_S = 10.0
+
+
+def reusable(*, ready: bool, offered: bool, serving: bool, claimed: bool) -> bool:
+    """A provision may hand out this engine instead of creating one."""
+    return ready and offered and not serving and not claimed
 
 
 def namespace_lost(
@@ -36,6 +47,7 @@ def namespace_lost(
 def withdrawal(
     *,
     container_running: bool,
+    draining: bool = False,
     health: HealthStatus,
     on_vpn: bool,
     vpn_connected: bool,
@@ -48,6 +60,8 @@ def withdrawal(
         return Withdrawn.namespace_lost
     if on_vpn and not vpn_connected:
         return Withdrawn.vpn_down
+    if draining:
+        return Withdrawn.draining
     if health is HealthStatus.unhealthy:
         return Withdrawn.unhealthy
     return None

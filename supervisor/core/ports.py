@@ -119,5 +119,16 @@ class PortPool:
                 return slot
         raise PortConflict(f"port {host_http} is outside the engine range of VPN {vpn!r}")
 
+    def slot_free(self, vpn: VpnKey, host_http: str | int | None) -> bool:
+        """Whether an engine labelled with this VPN and published port could be held: the port is in the
+        VPN's current range and no engine holds it."""
+        if vpn not in self._slots:
+            return False
+        try:
+            port = int(host_http) if host_http is not None else None
+        except ValueError:
+            return False
+        return any(s.host_http == port and s.index not in self._taken[vpn] for s in self._slots[vpn])
+
     def release(self, slot: Slot) -> None:
         self._taken[slot.vpn].discard(slot.index)

@@ -31,10 +31,20 @@ class Engine:
     streams: set[str] = field(default_factory=set)  # ids of its active streams
     vpn_container_id: str | None = None
     container_running: bool = True  # as Docker last reported it
+    stopped_since: float | None = None  # when Docker reported it not running (monotonic)
+    draining: str | None = None  # why it takes no new viewers and leaves once idle (None: it is not)
+    adopted: bool = False  # found running rather than created by this supervisor
+    claimed_until: float = 0.0  # handed to a provision request: not handed out again before this
+    live_sessions: int | None = None  # sessions the engine itself reports (None: unknown)
 
     @property
     def host_http_port(self) -> int:
         return self.slot.host_http
+
+
+def serving(engine: Engine) -> bool:
+    """It carries a stream the supervisor recorded, or one the engine itself reports (recorded or not)."""
+    return bool(engine.streams) or bool(engine.live_sessions)
 
 
 class StreamStatus(StrEnum):

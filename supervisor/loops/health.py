@@ -1,7 +1,8 @@
-"""Health checks of ready engines, all at once; verdicts applied after the probes return (no lock held).
+"""Health checks of ready engines, started a few at a time across the pass; each verdict applied when
+its probe returns (no lock held).
 
-An engine unhealthy past its grace period with no streams is replaced (removed; autoscale starts a new
-one), at most one per cooldown.
+The verdicts only observe: the reconciler replaces an engine unhealthy past its grace period with no
+streams, at most one per cooldown.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from supervisor.core.health import HealthStatus, after_probe, should_replace
+from supervisor.core.health import HealthStatus, after_probe
 from supervisor.core.records import Engine
 from supervisor.loops.readiness import probe_address
 from supervisor.probes import Probes
@@ -17,6 +18,12 @@ from supervisor.provisioning import Provisioner
 from supervisor.state import StackState
 
 log = logging.getLogger("supervisor.health")
+# A pass starts its probes PROBES_PER_SLICE at a time, SLICE_S apart (500 engines: over half a second),
+# so the event loop never runs hundreds in one go: a request arriving during a pass waits behind a few
+# probes' callbacks (a fraction of a millisecond), not behind the whole pass. After a stall, no burst
+# to catch up: every slice waits its turn.
+PROBES_PER_SLICE = 10
+SLICE_S = 0.01
 
 
 class HealthLoop:
@@ -26,15 +33,18 @@ class HealthLoop:
         self._provisioner = provisioner
 
     async def tick(self) -> None:
+        """One pass: every ready engine probed once, in slices of PROBES_PER_SLICE."""
         engines = [engine for engine in self._state.engines.values() if engine.ready]
-        answers = await asyncio.gather(*(self._probe(engine) for engine in engines))
-        for engine, ok in zip(engines, answers, strict=True):
-            self._apply(engine, ok)
-        await self._replace_one()
+        async with asyncio.TaskGroup() as probes:
+            for index, engine in enumerate(engines):
+                if index and index % PROBES_PER_SLICE == 0:  # pacing, not timing: the loop's own time
+                    await asyncio.sleep(SLICE_S)
+                if engine.container_id in self._state.engines:  # not removed meanwhile
+                    probes.create_task(self._probe(engine))
 
-    async def _probe(self, engine: Engine) -> bool:
+    async def _probe(self, engine: Engine) -> None:
         host, port = probe_address(self._state, engine)
-        return await self._probes.engine_answers(host, port)
+        self._apply(engine, await self._probes.engine_answers(host, port))
 
     def _apply(self, engine: Engine, ok: bool) -> None:
         clock = self._state.clock
@@ -49,21 +59,3 @@ class HealthLoop:
         engine.last_health_check = clock.now()
         if ok:
             engine.last_seen = engine.last_health_check
-
-    async def _replace_one(self) -> None:
-        state, timings = self._state, self._state.config.stack.timings
-        now = state.clock.monotonic()
-        for engine in list(state.engines.values()):
-            if should_replace(
-                engine.unhealthy_since,
-                now,
-                timings.health_unhealthy_grace_period_s,
-                len(engine.streams),
-                state.last_replacement,
-                timings.health_replacement_cooldown_s,
-            ):
-                state.last_replacement = now
-                await self._provisioner.remove(
-                    engine.container_id, "unhealthy past its grace period; replaced"
-                )
-                return

@@ -3,40 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from supervisor.attach import find_vpns
 from supervisor.core import labels as label
 from supervisor.core.events import EventType
-from supervisor.core.offer import namespace_lost
-from supervisor.errors import SupervisorError
+from supervisor.core.reconcile import DrainReason
 from supervisor.probes import ProbeFailure, Probes
 from supervisor.provisioning import Provisioner
 from supervisor.runtime.base import DaemonUnreachable, Runtime
 from supervisor.state import StackState, VpnState
-from supervisor.streams import Streams
 
 log = logging.getLogger("supervisor.vpn")
 
 
 class VpnLoop:
+    """Observes the VPNs (their containers, gluetun's own status and forwarded ports) and tells the
+    reconciler, which acts: engines stranded in an old namespace are replaced, a VPN down past its restart
+    timeout is restarted, a failed VPN's engines drain while another is connected."""
+
     def __init__(
         self,
         state: StackState,
         runtime: Runtime,
         probes: Probes,
         provisioner: Provisioner,
-        streams: Streams,
-        refill: Callable[[], None] = lambda: None,
+        changed: Callable[[], None] = lambda: None,
     ) -> None:
         self._state = state
         self._runtime = runtime
         self._probes = probes
         self._provisioner = provisioner
-        self._streams = streams
-        self._refill = refill  # starts replacements at once instead of at the next autoscale tick
+        self._changed = changed  # a reconcile pass now instead of at the next tick
 
     async def tick(self) -> None:
         if None in self._state.vpns:
@@ -50,58 +49,26 @@ class VpnLoop:
         self._state.docker_answered()
         vpns = list(self._state.vpns.values())
         await asyncio.gather(*(self._check(vpn) for vpn in vpns))
-        for key, vpn in self._state.vpns.items():
-            # Level-triggered: every tick compares each engine with its VPN as it is now, so a removal
-            # that failed is retried, and an engine made in the new namespace is never taken for a
-            # stranded one.
-            await self._replace_stranded(key, vpn)
-            await self._follow_forwarded_port(vpn)
+        for vpn in self._state.vpns.values():
+            self._follow_forwarded_port(vpn)
+        self._changed()
 
-    async def _follow_forwarded_port(self, vpn: VpnState) -> None:
+    def _follow_forwarded_port(self, vpn: VpnState) -> None:
         """The forwarded port changed: the engine that used the old one as its P2P port is no longer the
-        forwarded engine. Idle, it is replaced (its successor gets the new port); with streams, it keeps
-        serving until they end, and the next engine made takes the new port."""
+        forwarded engine and drains (offered to nobody, removed once idle); the next engine made on this
+        VPN takes the new port."""
         if vpn.forwarded_port is None:
             return
         for engine in self._state.engines_on(vpn.service):
             if engine.forwarded and engine.labels.get(label.P2P_PORT) != str(vpn.forwarded_port):
                 engine.forwarded = False
+                engine.draining = str(DrainReason.forwarded_port_changed)
                 self._provisioner.record(
                     EventType.forwarded_port_changed,
                     f"VPN {vpn.service} forwards {vpn.forwarded_port} now, "
-                    f"not {engine.labels.get(label.P2P_PORT)}",
+                    f"not {engine.labels.get(label.P2P_PORT)}: the old engine drains",
                     engine,
                 )
-                if not engine.streams:
-                    with contextlib.suppress(SupervisorError):
-                        await self._provisioner.remove(engine.container_id, "its forwarded port changed")
-                self._refill()
-
-    async def _replace_stranded(self, service: str | None, vpn: VpnState) -> None:
-        """gluetun restarted or was recreated: engines in its old namespace have no network any more.
-        Remove them (autoscale starts fresh ones in the new namespace)."""
-        if vpn.container_id is None:
-            return  # gluetun not found right now: its engines are withdrawn (vpn_down), not judged
-        stranded = [
-            engine
-            for engine in self._state.engines_on(service)
-            if namespace_lost(engine.labels, vpn.container_id, vpn.started_at)
-        ]
-        if stranded:
-            log.warning(
-                "VPN %s restarted; replacing its %d engines, which lost their network", service, len(stranded)
-            )
-        for engine in stranded:
-            self._streams.end_on_engine(engine, "vpn_restarted")
-        await asyncio.gather(
-            *(
-                self._provisioner.remove(engine.container_id, f"VPN {service} restarted")
-                for engine in stranded
-            ),
-            return_exceptions=True,
-        )
-        if stranded:
-            self._refill()
 
     async def _check(self, vpn: VpnState) -> None:
         settings = next(v for v in self._state.config.stack.vpns if v.service == vpn.service)
@@ -122,6 +89,7 @@ class VpnLoop:
                 vpn.status = "unreachable"
                 log.warning("VPN %s: %s", vpn.service, error)
         vpn.last_check = self._state.clock.now()
+        vpn.observed(self._state.clock.monotonic())
         if was_connected != vpn.connected:
             kind = EventType.vpn_up if vpn.connected else EventType.vpn_down
             self._provisioner.record(kind, f"VPN {vpn.service} is {vpn.status}")

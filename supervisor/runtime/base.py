@@ -1,12 +1,14 @@
 """The Runtime protocol and the plain types it speaks (never docker SDK objects).
 
-Five methods are all the supervisor needs from a container runtime, so a fake runs the whole service in
+Seven methods are all the supervisor needs from a container runtime, so a fake runs the whole service in
 tests and a real daemon is needed only to prove the Docker adapter.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 
@@ -66,6 +68,26 @@ class ContainerInfo:
         return next(iter(self.ip_addresses.values()), None)
 
 
+class ContainerAction(StrEnum):
+    """The container events the supervisor reacts to (Docker's `Action` words; health_status is
+    Docker's `health_status: <state>` with the state in ContainerEvent.health)."""
+
+    create = "create"
+    start = "start"
+    die = "die"
+    destroy = "destroy"
+    health_status = "health_status"
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    container_id: str
+    action: ContainerAction
+    name: str | None
+    labels: dict[str, str]
+    health: str | None = None  # healthy / unhealthy / starting, for health_status
+
+
 class Runtime(Protocol):
     async def create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
         """Create and start a container; on failure nothing is left behind."""
@@ -81,6 +103,16 @@ class Runtime(Protocol):
 
     async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
         """Every container (running or not) carrying all of these labels."""
+        ...
+
+    async def restart(self, container_id: str) -> None:
+        """Restart a container (a gluetun down past its restart timeout)."""
+        ...
+
+    def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerEvent]:
+        """Events of the containers carrying all of these labels, as they happen, until the caller stops
+        iterating. Raises DaemonUnreachable when the stream cannot be opened or breaks: events may have
+        been missed, so the caller compares everything again before it listens anew."""
         ...
 
     async def close(self) -> None: ...

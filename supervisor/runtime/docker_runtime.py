@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -24,6 +25,8 @@ from requests.exceptions import RequestException
 from requests.exceptions import Timeout as RequestsTimeout
 
 from supervisor.runtime.base import (
+    ContainerAction,
+    ContainerEvent,
     ContainerInfo,
     ContainerSpec,
     DaemonUnreachable,
@@ -33,6 +36,9 @@ from supervisor.runtime.base import (
 )
 
 T = TypeVar("T")
+
+RESTART_TIMEOUT_S = 10  # seconds Docker gives a container to stop before it kills it on a restart
+_STREAM_END = object()
 
 DOCKER_ERRORS = (DockerException, RequestException)  # an error answer, or no answer at all
 
@@ -158,9 +164,69 @@ class DockerRuntime:
             for row in rows
         ]
 
+    async def restart(self, container_id: str) -> None:
+        await self._call(
+            f"restart container {container_id[:12]}",
+            self._api.restart,
+            container_id,
+            timeout=RESTART_TIMEOUT_S,
+        )
+
+    async def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerEvent]:
+        """Docker's event stream (GET /events), read by a thread of its own: it blocks for as long as it
+        is open, so it must not hold one of the pool's workers. Docker filters on the labels; a stream that
+        ends or fails raises DaemonUnreachable."""
+        filters = {"type": ["container"], "label": [f"{key}={value}" for key, value in labels.items()]}
+        stream = await self._call("watch container events", self._api.events, filters=filters, decode=True)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+
+        def put(item: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody listens any more
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def pump() -> None:
+            try:
+                for raw in stream:
+                    put(raw)
+            except Exception as error:  # the connection broke (or was closed by us)
+                put(error)
+            else:
+                put(_STREAM_END)
+
+        threading.Thread(target=pump, name="docker-events", daemon=True).start()
+        try:
+            while True:
+                item = await queue.get()
+                if item is _STREAM_END or isinstance(item, BaseException):
+                    raise DaemonUnreachable(f"the Docker event stream ended: {item or 'closed'}")
+                event = _event(item)
+                if event is not None and all(event.labels.get(k) == v for k, v in labels.items()):
+                    yield event
+        finally:
+            with contextlib.suppress(Exception):
+                stream.close()
+
     async def close(self) -> None:
         await self._call("close the Docker client", self._client.close)
         self._pool.shutdown(wait=False)
+
+
+def _event(raw: object) -> ContainerEvent | None:
+    """One decoded event of Docker's stream; None for the actions the supervisor does not follow."""
+    if not isinstance(raw, dict) or raw.get("Type") != "container":
+        return None
+    word, _, health = str(raw.get("Action", "")).partition(": ")
+    try:
+        action = ContainerAction(word)
+    except ValueError:
+        return None
+    actor = raw.get("Actor") or {}
+    attributes = dict(actor.get("Attributes") or {})
+    name = attributes.pop("name", None)
+    for key in ("image", "exitCode", "signal", "execDuration"):  # Docker's own, not the labels
+        attributes.pop(key, None)
+    return ContainerEvent(str(actor.get("ID", "")), action, name, attributes, health or None)
 
 
 def _info(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from supervisor.runtime.base import (
+    ContainerAction,
+    ContainerEvent,
     ContainerInfo,
     ContainerSpec,
     DaemonUnreachable,
@@ -26,7 +29,21 @@ class FakeRuntime:
         self.max_in_flight = 0
         self.foreign_listeners: set[int] = set()  # host ports some other program holds
         self.daemon_down = False  # every call fails as a daemon that does not answer
+        self.restarts: list[str] = []  # ids restarted through the Runtime (a gluetun past its timeout)
         self._ids = itertools.count(1)
+        self._watchers: list[asyncio.Queue[ContainerEvent | None]] = []
+
+    def emit(self, container_id: str, action: ContainerAction, health: str | None = None) -> None:
+        """Tell every watcher, as Docker's event stream would."""
+        info = self.containers.get(container_id)
+        name, labels = (info.name, dict(info.labels)) if info else (None, {})
+        for queue in self._watchers:
+            queue.put_nowait(ContainerEvent(container_id, action, name, labels, health))
+
+    def break_event_streams(self) -> None:
+        """Every open event stream fails, as when the daemon restarts."""
+        for queue in self._watchers:
+            queue.put_nowait(None)
 
     def add(
         self,
@@ -51,15 +68,58 @@ class FakeRuntime:
             never_started=never_started,
         )
         self.containers[container_id] = info
+        self.emit(container_id, ContainerAction.create)
+        if running:
+            self.emit(container_id, ContainerAction.start)
         return container_id
 
     def kill(self, container_id: str) -> None:
+        """As `docker kill`: it stops (restart policies do not bring it back) and a die event is sent."""
         self.containers[container_id] = replace(self.containers[container_id], running=False)
+        self.emit(container_id, ContainerAction.die)
 
-    def restart(self, container_id: str) -> None:
-        """As `docker restart`: same id, a new start time (and a new network namespace)."""
+    def start(self, container_id: str) -> None:
+        """As `docker start` (or its restart policy): same id, a new start time, a start event."""
         info = self.containers[container_id]
         self.containers[container_id] = replace(info, running=True, started_at=f"{info.started_at or ''}+")
+        self.emit(container_id, ContainerAction.start)
+
+    def restart_behind(self, container_id: str) -> None:
+        """As `docker restart` by somebody else: die, then start with a new start time."""
+        if self.containers[container_id].running:
+            self.emit(container_id, ContainerAction.die)
+        self.start(container_id)
+
+    def remove_behind(self, container_id: str) -> None:
+        """As `docker rm -f` by somebody else: die (when running), then destroy."""
+        if self.containers[container_id].running:
+            self.emit(container_id, ContainerAction.die)
+        self.emit(container_id, ContainerAction.destroy)
+        del self.containers[container_id]
+
+    async def restart(self, container_id: str) -> None:
+        """As `docker restart`: same id, a new start time (and a new network namespace)."""
+        self._answer()
+        await asyncio.sleep(0)
+        found = self._resolve(container_id)
+        if found is None:
+            raise RuntimeFailure(f"cannot restart {container_id[:12]}: no such container")
+        self.restarts.append(found)
+        self.restart_behind(found)
+
+    async def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerEvent]:
+        self._answer()
+        queue: asyncio.Queue[ContainerEvent | None] = asyncio.Queue()
+        self._watchers.append(queue)
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    raise DaemonUnreachable("the Docker event stream broke")
+                if all(event.labels.get(key) == value for key, value in labels.items()):
+                    yield event
+        finally:
+            self._watchers.remove(queue)
 
     async def create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
         self.in_flight += 1
@@ -83,6 +143,8 @@ class FakeRuntime:
             info = ContainerInfo(container_id, spec.name, True, dict(spec.labels))
             self.containers[container_id] = info
             self.specs[container_id] = spec
+            self.emit(container_id, ContainerAction.create)
+            self.emit(container_id, ContainerAction.start)
             return info
         finally:
             self.in_flight -= 1
@@ -92,7 +154,12 @@ class FakeRuntime:
         if self.fail_next_removes > 0:
             self.fail_next_removes -= 1
             raise RuntimeFailure(f"cannot remove container {container_id[:12]}: injected failure")
-        self.containers.pop(self._resolve(container_id) or "", None)
+        found = self._resolve(container_id)
+        if found is not None:
+            if self.containers[found].running:
+                self.emit(found, ContainerAction.die)
+            self.emit(found, ContainerAction.destroy)
+            del self.containers[found]
 
     async def inspect(self, container_id: str) -> ContainerInfo | None:
         found = self._resolve(container_id)

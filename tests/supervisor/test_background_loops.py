@@ -9,6 +9,7 @@ import pytest
 
 from supervisor.core import labels as label
 from supervisor.core.clock import ManualClock
+from supervisor.core.reconcile import Reason
 from supervisor.loops.ticker import run_every
 from supervisor.runtime.fake import FakeRuntime
 
@@ -68,8 +69,9 @@ async def test_a_gluetun_restart_replaces_the_engines_that_lost_their_network(
         }
         await client.post("/events/stream_started", json=event, headers=auth)
         gluetun = next(info for info in runtime.containers.values() if info.name.endswith("-gluetun-1"))
-        runtime.restart(gluetun.id)
+        runtime.restart_behind(gluetun.id)
         await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
         left = {engine["container_id"] for engine in (await client.get("/engines")).json()}
         assert left == {engine["container_id"] for engine in made} - {
             engine["container_id"] for engine in on_first
@@ -88,11 +90,13 @@ async def test_an_unreachable_control_server_blocks_provisioning_until_it_answer
         supervisor = client.app.state.supervisor
         probes.vpn_status = None
         await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
         refused = await client.post("/provision/acestream", headers=auth)
         assert refused.json()["detail"]["code"] == "vpn_disconnected"
         assert refused.json()["detail"]["should_wait"] is True
         probes.vpn_status = "running"
         await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
         assert (await client.post("/provision/acestream", headers=auth)).status_code == 200
         status = (await client.get("/orchestrator/status")).json()
         assert status["vpn"]["connected"] is True and status["vpn"]["forwarded_port"] == 5914
@@ -113,7 +117,7 @@ async def test_an_engine_whose_gluetun_was_replaced_while_down_is_replaced_on_th
         assert (await client.get("/engines")).json() == []  # never offered to a proxy
         assert engine_id not in runtime.containers  # replaced: autoscale makes fresh ones in the namespace
         removed = (await client.get("/events", params={"type": "engine_removed"})).json()
-        assert [(e["engine_id"], e["message"]) for e in removed] == [(engine_id, "VPN gluetun restarted")]
+        assert [(e["engine_id"], e["message"]) for e in removed] == [(engine_id, str(Reason.namespace_lost))]
 
 
 async def test_only_engines_of_an_earlier_gluetun_start_are_replaced(

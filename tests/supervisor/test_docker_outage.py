@@ -31,7 +31,7 @@ async def test_an_outage_pauses_provisioning_without_the_breaker_and_resumes_at_
                 True,
             )
             clock.advance(DOCKER_RECHECK_S)
-        await supervisor.autoscale.tick()  # a listing that does not come judges nothing
+        await supervisor.reconciler.tick()  # a listing that does not come judges nothing
         status = (await client.get("/orchestrator/status")).json()
         assert status["provisioning"]["circuit_breaker_state"] == "closed"
         assert status["provisioning"]["blocked_reason"] == "docker_unreachable"

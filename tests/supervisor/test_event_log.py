@@ -26,8 +26,10 @@ async def test_an_engines_life_is_in_the_log_newest_first(
         assert (await client.post("/events/stream_started", json=event, headers=auth)).status_code == 200
         probes.vpn_status = "stopped"
         await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
         probes.vpn_status = "running"
         await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
         assert (await client.delete(f"/engines/{engine['container_id']}", headers=auth)).status_code == 200
         log = (await client.get("/events")).json()
         assert [e["type"] for e in log] == [

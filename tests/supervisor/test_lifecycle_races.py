@@ -40,7 +40,7 @@ async def test_an_engine_provisioned_while_autoscale_lists_docker_is_kept_with_i
     async with open_client("standalone") as client:
         supervisor = client.app.state.supervisor
         gate = hold_lists(runtime, monkeypatch)
-        listing = asyncio.create_task(supervisor.autoscale.forget_vanished())
+        listing = asyncio.create_task(supervisor.reconciler.tick())
         await settle()  # Docker has answered, with no engine in it yet
         first = (await client.post("/provision/acestream", headers=auth)).json()
         gate.set()
@@ -52,27 +52,26 @@ async def test_an_engine_provisioned_while_autoscale_lists_docker_is_kept_with_i
         assert second["host_http_port"] != first["host_http_port"]
 
 
-async def test_an_engine_that_exited_keeps_its_port_until_the_health_loop_replaces_it(
-    open_client: Any, runtime: FakeRuntime, probes: Any, clock: Any, auth: dict[str, str]
+async def test_an_engine_that_exited_keeps_its_port_for_the_restart_window_then_is_replaced(
+    open_client: Any, runtime: FakeRuntime, clock: Any, auth: dict[str, str]
 ) -> None:
     async with open_client("standalone") as client:
         supervisor = client.app.state.supervisor
         first = (await client.post("/provision/acestream", headers=auth)).json()
         await supervisor.readiness.tick()
         runtime.kill(first["container_id"])  # exited; its restart policy may start it again
-        probes.silent.add(first["host_http_port"])
-        await supervisor.autoscale.forget_vanished()
+        await supervisor.reconciler.tick()
         engines = (await client.get("/engines", params={"all": "true"})).json()
-        assert [
-            (engine["container_id"], engine["health_status"], engine["withdrawn"]) for engine in engines
-        ] == [(first["container_id"], "unhealthy", "container_stopped")]
+        assert [(engine["container_id"], engine["withdrawn"]) for engine in engines] == [
+            (first["container_id"], "container_stopped")
+        ]
         assert (await client.get("/engines")).json() == []  # withdrawn from proxies at once
         second = (await client.post("/provision/acestream", headers=auth)).json()
-        assert second["host_http_port"] != first["host_http_port"]
-        clock.advance(supervisor.config.stack.timings.health_unhealthy_grace_period_s)
-        await supervisor.health.tick()
+        assert second["host_http_port"] != first["host_http_port"]  # its port is held meanwhile
+        clock.advance(supervisor.config.stack.timings.engine_restart_window_s)
+        await supervisor.reconciler.tick()
         assert first["container_id"] not in runtime.containers  # removed, not merely forgotten
-        third = (await client.post("/provision/acestream", headers=auth)).json()
+        third = (await client.post("/provision/acestream", json={"labels": {"n": "3"}}, headers=auth)).json()
         assert third["host_http_port"] == first["host_http_port"]
 
 
@@ -151,7 +150,7 @@ async def test_a_failed_removal_puts_the_engine_back(
         assert supervisor.state.pool.used(None) == 1
 
 
-async def test_autoscale_spares_an_engine_that_got_a_stream_while_another_was_removed(
+async def test_idle_engines_leave_the_list_as_their_removal_starts_and_a_stream_cannot_land_there(
     open_client: Any,
     runtime: FakeRuntime,
     clock: Any,
@@ -163,21 +162,18 @@ async def test_autoscale_spares_an_engine_that_got_a_stream_while_another_was_re
         made = [(await client.post("/provision/acestream", headers=auth)).json() for _ in range(2)]
         clock.advance(supervisor.config.stack.timings.engine_grace_period_s)
         gate = hold_removals(runtime, monkeypatch)
-        scaling = asyncio.create_task(supervisor.autoscale.tick())  # desired is 0: both are idle
-        await settle()  # the first removal is in flight
-        listed = {engine["container_id"] for engine in (await client.get("/engines")).json()}
-        assert len(listed) == 1  # the other is out of the list while Docker removes it
-        spared = next(engine for engine in made if engine["container_id"] in listed)
-        started = await client.post(
-            "/events/stream_started", json=stream_on(spared["host_http_port"], "k"), headers=auth
+        scaling = asyncio.create_task(supervisor.reconciler.tick())  # desired is 0: both are idle
+        await settle()  # both removals are in flight
+        assert (await client.get("/engines")).json() == []
+        late = await client.post(
+            "/events/stream_started", json=stream_on(made[0]["host_http_port"], "k"), headers=auth
         )
-        assert started.status_code == 200
+        assert late.status_code == 404  # no stream is recorded on an engine Docker is removing
+        assert supervisor.state.pool.used(None) == 2  # their ports stay held until Docker is done
         gate.set()
         await scaling
-        assert [engine["container_id"] for engine in (await client.get("/engines")).json()] == [
-            spared["container_id"]
-        ]
-        assert spared["container_id"] in runtime.containers
+        assert supervisor.state.pool.used(None) == 0
+        assert not any(engine["container_id"] in runtime.containers for engine in made)
 
 
 @pytest.mark.parametrize("remover", ["provisioner", "readiness"])

@@ -221,6 +221,7 @@ async def test_health_checks_mark_a_silent_engine_unhealthy_and_replace_it_after
         assert engine["health_status"] == "unhealthy"
         clock.advance(60)
         await supervisor.health.tick()
+        await supervisor.reconciler.tick()
         assert engine_id not in runtime.containers
 
 
@@ -232,7 +233,7 @@ async def test_scale_sets_the_desired_count_and_autoscale_converges(
         assert (await client.post("/scale/9", headers=auth)).status_code == 400
         answer = await client.post("/scale/3", headers=auth)
         assert answer.status_code == 200 and answer.json()["desired"] == 3
-        await supervisor.autoscale.tick() if supervisor.autoscale else None
+        await supervisor.reconciler.tick()
         assert len((await client.get("/engines")).json()) == 3
 
 
@@ -243,8 +244,7 @@ async def test_engines_removed_behind_our_back_are_forgotten_and_their_ports_fre
         supervisor = supervisor_of(client)
         engine_id = (await client.post("/provision/acestream", headers=auth)).json()["container_id"]
         await runtime.stop_and_remove(engine_id)
-        assert supervisor.autoscale is not None
-        await supervisor.autoscale.forget_vanished()
+        await supervisor.reconciler.tick()
         assert (await client.get("/engines")).json() == []
         assert supervisor.state.pool.used(None) == 0
 

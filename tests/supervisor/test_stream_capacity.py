@@ -24,18 +24,18 @@ async def test_an_engine_stays_free_until_it_carries_the_limit(
 ) -> None:
     async with open_client("standalone", max_streams_per_engine=2, min_free=1) as client:
         supervisor = client.app.state.supervisor
-        await supervisor.autoscale.tick()
+        await supervisor.reconciler.tick()
         (engine,) = (await client.get("/engines")).json()
         port = engine["port"]
         await _start(client, auth, port, "s1")
-        await supervisor.autoscale.tick()
+        await supervisor.reconciler.tick()
         assert len((await client.get("/engines")).json()) == 1  # one stream of two: still free
         status = (await client.get("/orchestrator/status")).json()
         assert (status["capacity"]["used"], status["capacity"]["available"]) == (0, 1)
         await _start(client, auth, port, "s2")
         status = (await client.get("/orchestrator/status")).json()
         assert (status["capacity"]["used"], status["capacity"]["available"]) == (1, 0)
-        await supervisor.autoscale.tick()
+        await supervisor.reconciler.tick()
         assert len((await client.get("/engines")).json()) == 2  # full: min_free asks for one more
 
 

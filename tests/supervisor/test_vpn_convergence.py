@@ -24,12 +24,14 @@ async def test_a_stranded_engine_whose_removal_failed_is_removed_on_the_next_pas
     async with open_client("single") as client:
         supervisor = client.app.state.supervisor
         old = (await client.post("/provision/acestream", headers=auth)).json()
-        runtime.restart(_gluetun(runtime).id)
+        runtime.restart_behind(_gluetun(runtime).id)
         runtime.fail_next_removes = 1
         await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
         assert old["container_id"] in runtime.containers  # Docker refused the removal this time
         fresh = (await client.post("/provision/acestream", headers=auth)).json()  # in the new namespace
         await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
         assert old["container_id"] not in runtime.containers  # retried, and done
         assert fresh["container_id"] in runtime.containers  # made after the restart: not stranded
         assert [e["container_id"] for e in (await client.get("/engines")).json()] == [fresh["container_id"]]
@@ -45,6 +47,7 @@ async def test_a_changed_forwarded_port_moves_to_a_new_engine(
         assert runtime.specs[idle["container_id"]].labels[label.P2P_PORT] == "5914"
         probes.forwarded_port = 6001
         await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
         assert idle["container_id"] not in runtime.containers  # idle: replaced at once
         successor = (await client.post("/provision/acestream", headers=auth)).json()
         assert runtime.specs[successor["container_id"]].labels[label.P2P_PORT] == "6001"
@@ -65,9 +68,12 @@ async def test_a_forwarded_engine_with_streams_keeps_serving_when_the_port_chang
         assert (await client.post("/events/stream_started", json=event, headers=auth)).status_code == 200
         probes.forwarded_port = 6001
         await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
         await supervisor.vpn.tick()  # idempotent: a second pass changes nothing more
+        await supervisor.reconciler.tick()
         assert engine["container_id"] in runtime.containers  # it carries a stream: never cut
-        (listed,) = (await client.get("/engines")).json()
-        assert listed["forwarded"] is False
+        assert (await client.get("/engines")).json() == []  # it drains: offered to no new viewer
+        (listed,) = (await client.get("/engines", params={"all": "true"})).json()
+        assert listed["forwarded"] is False and listed["withdrawn"] == "draining"
         nxt = (await client.post("/provision/acestream", headers=auth)).json()
         assert runtime.specs[nxt["container_id"]].labels[label.P2P_PORT] == "6001"

@@ -57,11 +57,13 @@ async def test_a_vpn_that_goes_down_withdraws_its_engines_until_it_is_back(
         assert [e["container_id"] for e in (await client.get("/engines")).json()] == [engine["container_id"]]
         probes.vpn_status = "stopped"
         await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
         assert (await client.get("/engines")).json() == []
         (listed,) = (await client.get("/engines", params={"all": "true"})).json()
         assert listed["withdrawn"] == "vpn_down"
         probes.vpn_status = "running"
         await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
         assert [e["container_id"] for e in (await client.get("/engines")).json()] == [engine["container_id"]]
 
 
@@ -73,6 +75,6 @@ async def test_status_counts_running_engines_from_docker(
         first = (await client.post("/provision/acestream", headers=auth)).json()
         await client.post("/provision/acestream", headers=auth)
         runtime.kill(first["container_id"])
-        await supervisor.autoscale.forget_vanished()
+        await supervisor.reconciler.tick()
         engines = (await client.get("/orchestrator/status")).json()["engines"]
         assert (engines["total"], engines["running"]) == (2, 1)
