@@ -33,6 +33,8 @@ def stack_settings(
     max_replicas: int = 10,
     size: int = 10,
     allowed_env: tuple[str, ...] = (),
+    timings: dict[str, float] | None = None,
+    image: str = "engine:test",
     **replicas: int,
 ) -> StackSettings:
     base: dict[str, object] = {
@@ -41,8 +43,9 @@ def stack_settings(
         "profile": mode,
         "supervisor_port": 8000,
         "api_key_env": "SUPERVISOR_API_KEY",
-        "engine": {"image": "engine:test", "port_style": "conf", "allowed_env": list(allowed_env)},
+        "engine": {"image": image, "port_style": "conf", "allowed_env": list(allowed_env)},
         "replicas": {"min": 0, "min_free": 0, "max": max_replicas, **replicas},
+        "timings": timings or {},
     }
     if mode == "standalone":
         base["standalone_http"] = f"19000-{19000 + size - 1}"
