@@ -68,3 +68,7 @@ bench-down:
 [doc("Provisioning via the supervisor vs raw Docker (20 engines), and status/engines latency with 500 in state.")]
 bench-provision:
     {{bin}}/python scripts/bench_provision.py
+
+[doc("/orchestrator/status at a fixed 200 req/s with 500 probed engines and every loop at 1 s; cost of a health pass.")]
+bench-api *args:
+    {{bin}}/python scripts/bench_api_load.py {{args}}

@@ -1,4 +1,5 @@
-"""HTTP probes of engines and gluetun control servers (httpx), behind protocols the loops depend on."""
+"""HTTP probes of engines (supervisor/http_get.py) and gluetun control servers (httpx), behind protocols
+the loops depend on."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+
+from supervisor.http_get import KeepAliveClient
 
 ENGINE_VERSION_PATH = "/webui/api/service?method=get_version"
 PROBE_TIMEOUT_S = 3.0
@@ -52,17 +55,15 @@ class ProbeFailure(Exception):
 
 class HttpProbes:
     def __init__(self, timeout_s: float = PROBE_TIMEOUT_S) -> None:
-        # No cap on connections: the health loop probes every engine at once, and a probe queued behind
-        # httpx's default 100 would spend its timeout waiting for a connection and fail a healthy engine.
+        # No cap on connections: a request queued behind httpx's default 100 would spend its timeout
+        # waiting for a connection.
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
         self._client = httpx.AsyncClient(timeout=timeout_s, limits=limits)
+        # Engines are asked get_version hundreds of times a pass: a kept connection each, not httpx.
+        self._engines = KeepAliveClient(timeout_s)
 
     async def engine_answers(self, host: str, port: int) -> bool:
-        try:
-            response = await self._client.get(f"http://{host}:{port}{ENGINE_VERSION_PATH}")
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+        return await self._engines.status(host, port, ENGINE_VERSION_PATH) == 200
 
     async def vpn_report(self, host: str, port: int, api_key: str, port_forwarding: bool) -> VpnReport:
         headers = {"X-API-Key": api_key}
@@ -81,6 +82,7 @@ class HttpProbes:
             raise ProbeFailure(f"control server {base}: {error}") from None
 
     async def close(self) -> None:
+        self._engines.close()
         await self._client.aclose()
 
 
