@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from supervisor.core.stream_check import StreamStat, read_stat
 from supervisor.http_get import KeepAliveClient
 
 ENGINE_VERSION_PATH = "/webui/api/service?method=get_version"
@@ -46,6 +47,11 @@ class Probes(Protocol):
         """Raises ProbeFailure when the control server cannot be read."""
         ...
 
+    async def stream_stat(self, url: str) -> StreamStat | None:
+        """A session's stat_url: its statistics, or None when the engine says the session is gone.
+        Raises ProbeFailure when there is no verdict (not reachable, timed out, out of shape)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -80,6 +86,15 @@ class HttpProbes:
             return VpnReport(state, forwarded[0] if forwarded else None, forwarded)
         except (httpx.HTTPError, ValueError, TypeError) as error:  # any answer not in gluetun's shape
             raise ProbeFailure(f"control server {base}: {error}") from None
+
+    async def stream_stat(self, url: str) -> StreamStat | None:
+        try:
+            response = await self._client.get(url)
+            if response.status_code not in (200, 404):  # a 404 counts only if it names the session
+                raise ValueError(f"HTTP {response.status_code}")
+            return read_stat(response.json())
+        except (httpx.HTTPError, ValueError) as error:
+            raise ProbeFailure(f"stat {url}: {error}") from None
 
     async def close(self) -> None:
         self._engines.close()

@@ -8,10 +8,12 @@ by engine id, else host and port, else the port alone (ports are unique in a sta
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 
 from supervisor.core.events import EventType
 from supervisor.core.records import Engine, KeyType, Stream, StreamStatus
+from supervisor.core.stream_check import STAT_HISTORY, StatSample
 from supervisor.errors import InvalidInput, NotFound
 from supervisor.state import StackState
 from supervisor.store import Store
@@ -37,6 +39,8 @@ class Streams:
     def __init__(self, state: StackState, store: Store) -> None:
         self._state = state
         self._store = store
+        # Each active stream's latest stat samples (the stream check collects them), in memory only.
+        self._stats: dict[str, deque[StatSample]] = {}
 
     def restore(self) -> None:
         """After adoption: put the active streams the store remembers back on their engines."""
@@ -98,6 +102,33 @@ class Streams:
         self._close(targets, reason)
         return targets
 
+    def active(self) -> list[Stream]:
+        return self._store.streams(StreamStatus.started)
+
+    def find(self, stream_id: str) -> Stream | None:
+        return self._store.stream(stream_id)
+
+    def is_active(self, stream_id: str) -> bool:
+        stream = self._store.stream(stream_id)
+        return stream is not None and stream.status is StreamStatus.started
+
+    def end_stale(self, stream: Stream, detail: str) -> None:
+        """End a stream whose engine no longer knows its session (reason `stale`, event stream_stale)."""
+        close_streams(self._state, self._store, [stream], "stale", EventType.stream_stale, detail)
+        log.warning("stream %s ended as stale: %s", stream.id, detail)
+
+    def record_stat(self, stream_id: str, sample: StatSample) -> None:
+        self._stats.setdefault(stream_id, deque(maxlen=STAT_HISTORY)).append(sample)
+
+    def stat_history(self, stream_id: str) -> list[StatSample]:
+        """Oldest first, at most STAT_HISTORY; empty for a stream never polled or no longer active."""
+        return list(self._stats.get(stream_id, ()))
+
+    def keep_stats_of(self, stream_ids: set[str]) -> None:
+        """Drop the samples of every stream not named (ended ones), so memory follows the active set."""
+        for stream_id in self._stats.keys() - stream_ids:
+            del self._stats[stream_id]
+
     def end_on_engine(self, engine: Engine, reason: str) -> None:
         """End every active stream of an engine (also one already forgotten, after its removal)."""
         end_engine_streams(self._state, self._store, engine, reason)
@@ -124,7 +155,14 @@ def end_engine_streams(state: StackState, store: Store, engine: Engine, reason: 
     engine.streams.clear()
 
 
-def close_streams(state: StackState, store: Store, targets: list[Stream], reason: str | None) -> None:
+def close_streams(
+    state: StackState,
+    store: Store,
+    targets: list[Stream],
+    reason: str | None,
+    event: EventType = EventType.stream_ended,
+    detail: str | None = None,
+) -> None:
     now = state.clock.now()
     for stream in targets:
         if stream.status is StreamStatus.ended:
@@ -132,7 +170,7 @@ def close_streams(state: StackState, store: Store, targets: list[Stream], reason
         stream.status, stream.ended_at, stream.end_reason = StreamStatus.ended, now, reason
         store.save_stream(stream)
         engine = state.engines.get(stream.container_id)
-        store.record_event(EventType.stream_ended, f"{stream.id}: {reason or 'ended'}", now, engine)
+        store.record_event(event, f"{stream.id}: {detail or reason or 'ended'}", now, engine)
         if engine is not None:
             engine.streams.discard(stream.id)
             engine.last_stream_usage = now

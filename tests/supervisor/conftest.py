@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from litestar import Litestar
 
 from supervisor.app import create_app
 from supervisor.core.clock import ManualClock
+from supervisor.core.stream_check import StreamStat
 from supervisor.probes import ProbeFailure, VpnReport
 from supervisor.runtime.fake import FakeRuntime
 from supervisor.settings import Config, EnvironmentSettings
@@ -86,6 +88,9 @@ class FakeProbes:
         self.vpn_status: str | None = "running"
         self.forwarded_port: int | None = 5914
         self.engine_calls: list[tuple[str, int]] = []
+        self.ended_sessions: set[str] = set()  # sessions the engines say they no longer know
+        self.stat_calls: list[str] = []
+        self.stat_gate: asyncio.Event | None = None  # when set, stat answers wait for it
 
     async def engine_answers(self, host: str, port: int) -> bool:
         self.engine_calls.append((host, port))
@@ -95,6 +100,20 @@ class FakeProbes:
         if self.vpn_status is None:
             raise ProbeFailure(f"control server {host}:{port}: connection refused")
         return VpnReport(self.vpn_status, self.forwarded_port if port_forwarding else None)
+
+    async def stream_stat(self, url: str) -> StreamStat | None:
+        """Alive with fixed figures; None for `ended_sessions`; no answer from `silent` ports."""
+        self.stat_calls.append(url)
+        if self.stat_gate is not None:
+            await self.stat_gate.wait()
+        address = urlsplit(url)
+        if address.port in self.silent:
+            raise ProbeFailure(f"stat {url}: connection refused")
+        if address.path.rsplit("/", 1)[-1] in self.ended_sessions:
+            return None
+        return StreamStat(
+            "dl", peers=7, speed_down=120, speed_up=15, downloaded=4096, uploaded=512, livepos=None
+        )
 
     async def close(self) -> None:
         return None
