@@ -7,6 +7,7 @@ container.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import sys
@@ -34,6 +35,7 @@ def serve() -> None:
     import uvicorn
 
     from supervisor.app import create_app
+    from supervisor.lease import LeaseHeld
     from supervisor.runtime.base import RuntimeFailure
     from supervisor.store import StoreError
 
@@ -47,7 +49,9 @@ def serve() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe would drown the log
     try:
         app = create_app(config)
-    except (RuntimeFailure, StoreError) as error:
+        # Before serving: a second supervisor on this stack and daemon stops here, with a message.
+        asyncio.run(app.state.supervisor.lease.acquire())
+    except (RuntimeFailure, StoreError, LeaseHeld) as error:
         raise click.ClickException(str(error)) from None
     address = f"{_url_host(config.listen_host)}:{config.listen_port}"
     click.echo(f"ace-supervisor: serving {config.stack.stack} on {address}")

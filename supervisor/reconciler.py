@@ -54,8 +54,13 @@ class Reconciler:
         self._provisioner = provisioner
         self._on_vpn_event = on_vpn_event
         self._wanted = asyncio.Event()
-        self._running = False
         self.last_plan: rc.Plan = rc.Plan()
+        self._events_seen = 0  # Docker events applied so far
+        self._event_mark: dict[str, int] = {}  # engine id -> the count when an event last changed it
+        self._orphans_seen: dict[str, float] = {}  # orphan id -> when a pass first listed it
+        # Engines a die event stopped: only a start event brings them back (Docker may still list a
+        # container as running for a moment after its die event).
+        self._died: set[str] = set()
 
     def kick(self) -> None:
         """Ask for a pass soon (coalesced: many kicks during a pass make one more pass)."""
@@ -92,6 +97,7 @@ class Reconciler:
         """One pass: observe, plan, act. Returns the plan it carried out."""
         state = self._state
         known = set(state.engines)  # only engines held before the listing are judged by it
+        mark = self._events_seen  # an event after this is newer than the listing: the event wins
         try:
             found = await self._runtime.list(label.engine_selector(state.config.stack.stack))
         except DaemonUnreachable as error:
@@ -100,19 +106,26 @@ class Reconciler:
             return self.last_plan  # judge nothing on a listing that did not come
         state.docker_answered()
         listed = {info.id: info for info in found}
-        self._observe(known, listed)
+        self._observe(known, listed, mark)
         snapshot = self._snapshot(known, listed)
         plan = rc.plan(snapshot)
         self.last_plan = plan
         await self._act(plan, listed)
         return plan
 
-    def _observe(self, known: set[str], listed: dict[str, ContainerInfo]) -> None:
+    def _observe(self, known: set[str], listed: dict[str, ContainerInfo], mark: int) -> None:
         for container_id in known:
             engine = self._state.engines.get(container_id)
             info = listed.get(container_id)
-            if engine is not None and info is not None:
-                self._set_running(engine, info.running)
+            if engine is None or info is None:
+                continue
+            if self._event_mark.get(container_id, -1) > mark:
+                continue  # an event arrived while Docker answered: the listing may predate it
+            if info.running and container_id in self._died:
+                continue  # it died; its start event, not a listing, says when it is back
+            self._set_running(engine, info.running)
+        self._event_mark = {k: v for k, v in self._event_mark.items() if k in self._state.engines}
+        self._died &= set(self._state.engines)
 
     def _set_running(self, engine: Engine, running: bool) -> None:
         if running == engine.container_running:
@@ -165,10 +178,12 @@ class Reconciler:
             )
         held = set(state.engines) | self._provisioner.busy_ids()
         orphans = [
-            self._orphan(info)
+            self._orphan(info, now)
             for info in listed.values()
             if info.id not in held and info.name not in self._provisioner.creating_names()
         ]
+        seen = {orphan.id for orphan in orphans}
+        self._orphans_seen = {k: v for k, v in self._orphans_seen.items() if k in seen}
         vpns = [
             rc.VpnFacts(
                 key=key,
@@ -202,8 +217,9 @@ class Reconciler:
             since_replacement=None if state.last_replacement is None else now - state.last_replacement,
         )
 
-    def _orphan(self, info: ContainerInfo) -> rc.OrphanFacts:
+    def _orphan(self, info: ContainerInfo, now: float) -> rc.OrphanFacts:
         state = self._state
+        first_seen = self._orphans_seen.setdefault(info.id, now)
         key = info.labels.get(label.VPN)
         vpn = state.vpns.get(key)
         namespace_ok = key is None or (
@@ -217,6 +233,7 @@ class Reconciler:
             never_started=info.never_started,
             slot_free=state.pool.slot_free(key, info.labels.get(label.HOST_HTTP_PORT)),
             namespace_ok=namespace_ok,
+            seen_for=now - first_seen,
         )
 
     async def _act(self, plan: rc.Plan, listed: dict[str, ContainerInfo]) -> None:
@@ -325,6 +342,7 @@ class Reconciler:
                 log.warning("Docker events: %s; listening again", error)
             except RuntimeFailure as error:
                 log.warning("Docker events: %s; listening again", error)
+            self._died.clear()  # start events may have been missed: listings are the truth again
             self.kick()
             await self._state.clock.sleep(DOCKER_RECHECK_S)
 
@@ -332,11 +350,15 @@ class Reconciler:
         """Synchronous: what an event says is true at once (so `/engines` withdraws a dead engine before
         any await), then a pass converges."""
         self._state.docker_answered()
+        self._events_seen += 1
         engine = self._state.engines.get(event.container_id)
         if engine is not None:
+            self._event_mark[engine.container_id] = self._events_seen
             if event.action is ContainerAction.die:
+                self._died.add(engine.container_id)
                 self._set_running(engine, False)
             elif event.action is ContainerAction.start:
+                self._died.discard(engine.container_id)
                 self._set_running(engine, True)
             elif event.action is ContainerAction.health_status and event.health == "unhealthy":
                 self._state.mark_unhealthy(engine)

@@ -14,8 +14,10 @@ from supervisor.attach import adopt_engines, find_project, find_vpns
 from supervisor.core.capacity import ProvisioningBlocked, choose_vpn
 from supervisor.core.clock import Clock, SystemClock
 from supervisor.core.events import EventType
+from supervisor.lease import Lease
 from supervisor.loops.health import HealthLoop
 from supervisor.loops.readiness import Readiness
+from supervisor.loops.stream_check import StreamCheckLoop
 from supervisor.loops.ticker import run_every
 from supervisor.loops.vpn import VpnLoop
 from supervisor.metrics import Metrics
@@ -41,12 +43,14 @@ class Supervisor:
         self.clock = clock or SystemClock()
         self.probes = probes or HttpProbes()
         self.state = StackState.create(config, self.clock)
+        self.lease = Lease(runtime, config.stack.stack, self.clock, config.env.project)
         self.metrics = Metrics()
         self.store = Store(config.env.db_path)
         self.provisioner = Provisioner(self.state, runtime, self.store, self.metrics)
         self.readiness = Readiness(self.state, self.probes, self.provisioner, self.metrics)
         self.health = HealthLoop(self.state, self.probes, self.provisioner)
         self.streams = Streams(self.state, self.store)
+        self.stream_check = StreamCheckLoop(self.state, self.probes, self.streams, on_stale=self.scale_soon)
         self.reconciler = Reconciler(
             self.state, runtime, self.store, self.provisioner, on_vpn_event=self.check_vpns_soon
         )
@@ -54,6 +58,7 @@ class Supervisor:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, loops: bool = True) -> None:
+        await self.lease.acquire()  # before anything is touched: a second supervisor refuses here
         await find_project(self.state, self.runtime)
         await find_vpns(self.state, self.runtime)
         await adopt_engines(self.state, self.runtime, self.store)
@@ -69,6 +74,7 @@ class Supervisor:
             ("readiness", self.config.env.readiness_interval_s, self.readiness.tick),
             ("health", timings.health_check_interval_s, self.health.tick),
             ("vpn", timings.vpn_check_interval_s, self.vpn.tick),
+            ("stream_check", timings.health_check_interval_s, self.stream_check.tick),
             ("database", DATABASE_CHECK_S, self.check_database),
         ]
         for name, interval, tick in schedule:
@@ -118,6 +124,10 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        try:
+            await self.lease.release()
+        except Exception as error:  # a daemon gone at shutdown: the next start takes the stale lease over
+            log.warning("could not release the lease %s: %s", self.lease.name, error)
         await self.probes.close()
         await self.runtime.close()
         self.store.close()

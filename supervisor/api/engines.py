@@ -37,9 +37,7 @@ class EngineController(Controller):
 
         200 (not 201: proxies treat anything else as failure). Refusals: 503 with a structured detail."""
         body = data or ProvisionBody()
-        engine = await supervisor.provisioner.acquire(
-            ProvisionRequest(body.labels, body.env, body.host_port)
-        )
+        engine = await supervisor.provisioner.acquire(ProvisionRequest(body.labels, body.env, body.host_port))
         if wait == "ready" and not await supervisor.readiness.wait(engine):
             timeout = supervisor.config.stack.timings.startup_timeout_s
             raise ProvisionFailed(

@@ -15,6 +15,10 @@ from supervisor.core.health import should_replace
 from supervisor.core.ports import VpnKey
 from supervisor.core.scaling import EngineLoad, desired_engines, engines_to_remove, has_room
 
+# An orphan is judged only once it has been seen this long: a container someone is creating right now
+# (`docker run` between create and start) must not be taken for the debris of an interrupted provision.
+ORPHAN_SETTLE_S = 5.0
+
 
 class Phase(StrEnum):
     """Where an engine is in its life; every engine the supervisor holds is in exactly one."""
@@ -95,6 +99,7 @@ class OrphanFacts:
     never_started: bool = False
     slot_free: bool = False  # its labelled port is in the current ranges and held by nobody
     namespace_ok: bool = True  # standalone, or made in its gluetun's current namespace
+    seen_for: float = ORPHAN_SETTLE_S  # seconds since a pass first listed it
 
 
 @dataclass(frozen=True)
@@ -221,7 +226,7 @@ def plan(snapshot: Snapshot) -> Plan:
             actions.append(Drain(engine.id, drain))
             engine = EngineFacts(**{**engine.__dict__, "draining": True, "withdrawn": True})
         kept.append(engine)
-    actions.extend(_orphans(snapshot.orphans))
+    actions.extend(_orphans(snapshot.orphans, waits))
     actions.extend(_vpn_restarts(snapshot.vpns, timings.vpn_restart_timeout_s, waits))
     desired, scaling = _scale(snapshot, kept)
     actions.extend(scaling)
@@ -251,10 +256,12 @@ def _drain_reason(engine: EngineFacts, down: set[str], any_connected: bool) -> D
     return None
 
 
-def _orphans(orphans: tuple[OrphanFacts, ...]) -> list[Action]:
+def _orphans(orphans: tuple[OrphanFacts, ...], waits: list[float]) -> list[Action]:
     actions: list[Action] = []
     for orphan in orphans:
-        if orphan.never_started:
+        if orphan.seen_for < ORPHAN_SETTLE_S:
+            waits.append(ORPHAN_SETTLE_S - orphan.seen_for)
+        elif orphan.never_started:
             actions.append(RemoveOrphan(orphan.id, Reason.orphan_never_started))
         elif not orphan.running:
             actions.append(RemoveOrphan(orphan.id, Reason.orphan_stopped))
@@ -288,9 +295,7 @@ def _scale(snapshot: Snapshot, kept: list[EngineFacts]) -> tuple[int, list[Actio
 
     An engine that cannot take a viewer (full, withdrawn or draining) counts as busy, so its replacement is
     started at once instead of after it is removed."""
-    busy = sum(
-        1 for e in kept if e.withdrawn or e.draining or not has_room(e.streams, snapshot.stream_limit)
-    )
+    busy = sum(1 for e in kept if e.withdrawn or e.draining or not has_room(e.streams, snapshot.stream_limit))
     desired = desired_engines(
         busy, snapshot.minimum, snapshot.min_free, snapshot.maximum, snapshot.scale_target
     )

@@ -1,6 +1,6 @@
 """The Runtime protocol and the plain types it speaks (never docker SDK objects).
 
-Seven methods are all the supervisor needs from a container runtime, so a fake runs the whole service in
+Nine methods are all the supervisor needs from a container runtime, so a fake runs the whole service in
 tests and a real daemon is needed only to prove the Docker adapter.
 """
 
@@ -107,6 +107,15 @@ class Runtime(Protocol):
 
     async def restart(self, container_id: str) -> None:
         """Restart a container (a gluetun down past its restart timeout)."""
+        ...
+
+    async def claim_volume(self, name: str, labels: dict[str, str]) -> dict[str, str]:
+        """Create the named volume with these labels unless it exists; the labels of the volume that now
+        has the name (ours, or those of whoever created it first: names are unique per daemon)."""
+        ...
+
+    async def remove_volume(self, name: str) -> None:
+        """Remove the named volume; one already gone is not an error."""
         ...
 
     def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerEvent]:

@@ -172,6 +172,18 @@ class DockerRuntime:
             timeout=RESTART_TIMEOUT_S,
         )
 
+    async def claim_volume(self, name: str, labels: dict[str, str]) -> dict[str, str]:
+        # Docker answers a create of an existing name with the existing volume, labels unchanged.
+        created = await self._call(f"create volume {name}", self._api.create_volume, name, labels=labels)
+        return dict(created.get("Labels") or {})
+
+    async def remove_volume(self, name: str) -> None:
+        await self._call(f"remove volume {name}", self._remove_volume, name)
+
+    def _remove_volume(self, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            self._api.remove_volume(name, force=True)
+
     async def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerEvent]:
         """Docker's event stream (GET /events), read by a thread of its own: it blocks for as long as it
         is open, so it must not hold one of the pool's workers. Docker filters on the labels; a stream that

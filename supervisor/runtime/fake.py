@@ -29,6 +29,7 @@ class FakeRuntime:
         self.max_in_flight = 0
         self.foreign_listeners: set[int] = set()  # host ports some other program holds
         self.daemon_down = False  # every call fails as a daemon that does not answer
+        self.volumes: dict[str, dict[str, str]] = {}  # name -> labels
         self.restarts: list[str] = []  # ids restarted through the Runtime (a gluetun past its timeout)
         self._ids = itertools.count(1)
         self._watchers: list[asyncio.Queue[ContainerEvent | None]] = []
@@ -106,6 +107,15 @@ class FakeRuntime:
             raise RuntimeFailure(f"cannot restart {container_id[:12]}: no such container")
         self.restarts.append(found)
         self.restart_behind(found)
+
+    async def claim_volume(self, name: str, labels: dict[str, str]) -> dict[str, str]:
+        self._answer()
+        await asyncio.sleep(0)
+        return dict(self.volumes.setdefault(name, dict(labels)))
+
+    async def remove_volume(self, name: str) -> None:
+        self._answer()
+        self.volumes.pop(name, None)
 
     async def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerEvent]:
         self._answer()

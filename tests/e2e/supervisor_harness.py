@@ -67,6 +67,8 @@ def stack_settings(
     ports: int = 10,
     max_replicas: int = 10,
     startup_timeout_s: float = 20,
+    replicas: dict[str, int] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> StackSettings:
     """A test profile (small ranges, no autoscaled minimum, 127.0.0.1) through the generator's plan."""
     vpns = {"standalone": [], "single": ["gluetun"], "redundant": ["gluetun", "gluetun-2"]}[mode]
@@ -75,8 +77,8 @@ def stack_settings(
         "mode": mode,
         # The stand-in engine takes its faults from STANDIN_FAULT, which tests set per provision.
         "engine": {"variant": "krinkuto11", "allowed_env": ["STANDIN_FAULT"]},
-        "replicas": {"min": 0, "min_free": 0, "max": max_replicas},
-        "timings": {"startup_timeout_s": startup_timeout_s, "vpn_check_interval_s": 1},
+        "replicas": {"min": 0, "min_free": 0, "max": max_replicas, **(replicas or {})},
+        "timings": {"startup_timeout_s": startup_timeout_s, "vpn_check_interval_s": 1, **(timings or {})},
         "ports": {
             "engine_http": f"{first_port}-{first_port + ports - 1}",
             "https_offset": 200,

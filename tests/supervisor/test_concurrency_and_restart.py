@@ -102,9 +102,9 @@ async def test_a_restart_adopts_running_engines_and_marks_vanished_ones_gone(
         assert supervisor.store.engine_state(made[1]["container_id"])[0] == "gone"
         # Labels make each request want an engine of its own (a plain one may get an idle engine back).
         ports = [
-            (
-                await client.post("/provision/acestream", json={"labels": {"n": str(n)}}, headers=auth)
-            ).json()["host_http_port"]
+            (await client.post("/provision/acestream", json={"labels": {"n": str(n)}}, headers=auth)).json()[
+                "host_http_port"
+            ]
             for n in range(3)
         ]
         held = {made[0]["host_http_port"], made[2]["host_http_port"], 19005}

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 import supervisor.app
 from supervisor.cli import main
+from supervisor.runtime.fake import FakeRuntime
 from supervisor.settings import ConfigError, load_config
 from supervisor.stack_settings import StackSettings
 
@@ -80,11 +81,18 @@ def test_serve_binds_the_listen_host(
         monkeypatch, environ_for(host_ip, **({} if bind is None else {"ACE_SUPERVISOR_BIND": bind}))
     )
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(supervisor.app, "create_app", lambda config: "the app")
+    made: list[Any] = []
+    real_create_app = supervisor.app.create_app
+
+    def create_app(config: Any) -> Any:
+        made.append(real_create_app(config, FakeRuntime()))
+        return made[-1]
+
+    monkeypatch.setattr(supervisor.app, "create_app", create_app)
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append({"app": app, **options}))
     result = CliRunner().invoke(main, ["serve"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert [(call["app"], call["host"], call["port"]) for call in calls] == [("the app", host, 8000)]
+    assert [(call["app"], call["host"], call["port"]) for call in calls] == [(made[0], host, 8000)]
 
 
 class _Answer:

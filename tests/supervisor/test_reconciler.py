@@ -11,6 +11,8 @@ from acexy_events import started_event
 
 from supervisor.core import labels as label
 from supervisor.core.offer import CLAIM_S
+from supervisor.core.reconcile import ORPHAN_SETTLE_S
+from supervisor.runtime.base import ContainerAction, ContainerEvent
 from supervisor.runtime.fake import FakeRuntime
 
 pytestmark = pytest.mark.anyio
@@ -91,13 +93,16 @@ def orphan_labels(port: int, **more: str) -> dict[str, str]:
 
 
 async def test_a_running_orphan_on_a_free_slot_is_adopted_and_its_port_never_handed_out_again(
-    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+    open_client: Any, runtime: FakeRuntime, clock: Any, auth: dict[str, str]
 ) -> None:
     async with open_client("standalone", loops=True) as client:
         supervisor = client.app.state.supervisor
         await settle()
         orphan = runtime.add("left-by-a-timed-out-create", orphan_labels(19000))
-        await settle()  # its create/start events start a pass
+        await settle()  # its create/start events start a pass: it is seen, not judged yet
+        assert orphan not in await ids(client, all="true")
+        clock.advance(ORPHAN_SETTLE_S)  # the pass that judges it is due then
+        await settle()
         assert orphan in await ids(client, all="true")
         await supervisor.readiness.tick()
         assert orphan in await ids(client)
@@ -106,7 +111,7 @@ async def test_a_running_orphan_on_a_free_slot_is_adopted_and_its_port_never_han
 
 
 async def test_orphans_that_cannot_be_held_are_removed(
-    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+    open_client: Any, runtime: FakeRuntime, clock: Any, auth: dict[str, str]
 ) -> None:
     async with open_client("standalone") as client:
         supervisor = client.app.state.supervisor
@@ -114,6 +119,9 @@ async def test_orphans_that_cannot_be_held_are_removed(
         twin = runtime.add("twin", orphan_labels(held["host_http_port"]))  # the port is taken
         outside = runtime.add("outside", orphan_labels(25000))  # outside the current range
         exited = runtime.add("exited", orphan_labels(19005), running=False)
+        await supervisor.reconciler.tick()
+        assert {twin, outside, exited} <= set(runtime.containers)  # seen, judged once they have settled
+        clock.advance(ORPHAN_SETTLE_S)
         await supervisor.reconciler.tick()
         assert {twin, outside, exited}.isdisjoint(runtime.containers)
         assert held["container_id"] in runtime.containers
@@ -236,3 +244,42 @@ async def test_a_provision_hands_out_a_ready_unclaimed_idle_engine_instead_of_cr
             [third["container_id"], fourth["container_id"]]
         )
         assert len([i for i in runtime.containers.values() if label.HOST_HTTP_PORT in i.labels]) == 2
+
+
+async def test_a_listing_older_than_a_die_event_does_not_bring_the_engine_back(
+    open_client: Any, runtime: FakeRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_client("standalone", min=1) as client:  # the test delivers the event itself
+        supervisor = client.app.state.supervisor
+        (engine_id,) = await ids(client)
+        gate = asyncio.Event()
+        real_list = runtime.list
+
+        async def stale_list(labels: dict[str, str]) -> Any:
+            answer = await real_list(labels)  # Docker answers now, while the engine still runs...
+            await gate.wait()  # ...and the answer reaches us only after the engine died
+            return answer
+
+        monkeypatch.setattr(runtime, "list", stale_list)
+        passing = asyncio.create_task(supervisor.reconciler.tick())
+        await settle()
+        runtime.kill(engine_id)
+        supervisor.reconciler.on_event(ContainerEvent(engine_id, ContainerAction.die, None, {}))
+        assert engine_id not in await ids(client)
+        gate.set()
+        await passing
+        assert engine_id not in await ids(client)  # the event is newer than the listing: it wins
+
+
+async def test_after_a_die_event_only_a_start_event_brings_the_engine_back(
+    open_client: Any, runtime: FakeRuntime
+) -> None:
+    """Docker may still list a container as running for a moment after its die event."""
+    async with open_client("standalone", min=1) as client:
+        supervisor = client.app.state.supervisor
+        (engine_id,) = await ids(client)
+        supervisor.reconciler.on_event(ContainerEvent(engine_id, ContainerAction.die, None, {}))
+        await supervisor.reconciler.tick()  # the listing still says running
+        assert engine_id not in await ids(client)
+        supervisor.reconciler.on_event(ContainerEvent(engine_id, ContainerAction.start, None, {}))
+        assert await ids(client) == [engine_id]
