@@ -152,9 +152,12 @@ def test_gluetun_standin_control_server_auth_health_and_port(docker_client, benc
     wait_until(lambda: health(gluetun) == "healthy", what="gluetun healthy again")
 
     assert request(f"{base}/_standin/portforward", "PUT", None, {"port": 40200})[0] == 401
-    assert request(f"{base}/_standin/portforward", "PUT", key, {"port": 40200}) == (200, {"port": 40200})
+    assert request(f"{base}/_standin/portforward", "PUT", key, {"port": 40200}) == (200, {"ports": [40200]})
     assert request(f"{base}/v1/portforward", key=key) == (200, {"port": 40200, "ports": [40200]})
     assert gluetun.exec_run(["cat", "/tmp/gluetun/forwarded_port"]).output == b"40200"
+    several = {"ports": [40300, 40301]}  # v3.41.1 with several forwarded ports: no "port" key
+    assert request(f"{base}/_standin/portforward", "PUT", key, several) == (200, several)
+    assert request(f"{base}/v1/portforward", key=key) == (200, several)
 
 
 @pytest.mark.docker

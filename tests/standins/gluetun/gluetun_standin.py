@@ -14,7 +14,9 @@ VPN_PORT_FORWARDING=on the forwarded port is also written to /tmp/gluetun/forwar
 no tunnel and never opens an outgoing connection.
 
 For tests, not part of gluetun: env STANDIN_FORWARDED_PORT (default 5914), STANDIN_PUBLIC_IP and
-`PUT /_standin/portforward` {"port": N} (same auth as the control server) to change the forwarded port;
+`PUT /_standin/portforward` {"port": N} (same auth as the control server) to change the forwarded port,
+or {"ports": [N, ...]} to forward several (ProtonVPN forwards up to 5): then `/v1/portforward` answers
+as v3.41.1 does with several, `{"ports": [...]}` and no "port" key;
 `PUT /v1/vpn/status` takes the VPN down and up as in gluetun, and {"status":"crashed"} is accepted too.
 """
 
@@ -42,6 +44,7 @@ class Vpn:
         self.status = "running"
         self.port_forwarding = environ.get("VPN_PORT_FORWARDING", "off").lower() in ("on", "yes", "true")
         self.port = int(environ.get("STANDIN_FORWARDED_PORT", "5914")) if self.port_forwarding else 0
+        self.extra_ports: list[int] = []  # forwarded beyond the first (several: no "port" key)
         self.public_ip = environ.get("STANDIN_PUBLIC_IP", "203.0.113.7")
         self.role = parse_role(environ.get("HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE", ""))
         self.roles = load_roles(environ.get("HTTP_CONTROL_SERVER_AUTH_CONFIG_FILEPATH", ""))
@@ -137,11 +140,15 @@ class ControlHandler(BaseHTTPRequestHandler):
         vpn = self.vpn
         with vpn.lock:
             status, port, running = vpn.status, vpn.port, vpn.status == "running"
+            extra = list(vpn.extra_ports)
         if path == "/v1/vpn/status":
             self.send_json({"status": status})
         elif path == "/v1/portforward":
             shown = port if running else 0
-            self.send_json({"port": shown, "ports": [shown] if shown else []})
+            if shown and extra:
+                self.send_json({"ports": [shown, *extra]})
+            else:
+                self.send_json({"port": shown, "ports": [shown] if shown else []})
         elif path == "/v1/openvpn/portforwarded":
             self.send_response(301)
             self.send_header("Location", "/v1/portforward")
@@ -192,15 +199,17 @@ class ControlHandler(BaseHTTPRequestHandler):
                 vpn.write_port_file()
             self.send_json({"outcome": wanted if changed else "already " + str(wanted)})
         elif path == "/_standin/portforward":
-            port = data.get("port")
-            if not isinstance(port, int) or not 0 <= port <= 65535:
-                self.send_json({"error": "port must be an integer 0-65535"}, 400)
+            ports = data["ports"] if "ports" in data else [data.get("port")]
+            if not isinstance(ports, list) or not ports or not all(
+                isinstance(p, int) and 0 <= p <= 65535 for p in ports
+            ):
+                self.send_json({"error": "port (or ports) must be integers 0-65535"}, 400)
                 return
             with vpn.lock:
-                vpn.port = port
+                vpn.port, vpn.extra_ports = ports[0], ports[1:]
                 vpn.port_forwarding = True
                 vpn.write_port_file()
-            self.send_json({"port": port})
+            self.send_json({"ports": ports})
         else:
             self.send_json({"error": "not found"}, 404)
 
