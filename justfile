@@ -69,6 +69,16 @@ bench-down:
 bench-provision:
     {{bin}}/python scripts/bench_provision.py
 
+# Runs the fault tests of the real-Docker bench (as root; the private daemon is started and stopped as by
+# `pytest`) and prints how fast each fault healed, next to the intervals that bound it.
+[doc("Each fault on the real-Docker bench: seconds until /engines withdrew the bad engine and until convergence.")]
+bench-faults:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if scripts/test-dockerd status >/dev/null 2>&1; then keep=1; else keep=0; fi
+    trap '[ "$keep" = 1 ] || scripts/test-dockerd stop >/dev/null 2>&1 || true' EXIT
+    {{bin}}/python scripts/bench_faults.py
+
 [doc("/orchestrator/status at a fixed 200 req/s with 500 probed engines and every loop at 1 s; cost of a health pass.")]
 bench-api *args:
     {{bin}}/python scripts/bench_api_load.py {{args}}

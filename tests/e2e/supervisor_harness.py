@@ -296,3 +296,11 @@ def published_host_ports(container: Any) -> list[int]:
     """The host ports a container publishes (an engine in a VPN namespace publishes none itself)."""
     bindings = container.attrs["HostConfig"].get("PortBindings") or {}
     return [int(bind["HostPort"]) for binds in bindings.values() for bind in binds or [] if bind["HostPort"]]
+
+
+def report_fault(fault: str, withdrawn_s: float | None, converged_s: float, intervals: str) -> None:
+    """One line of `just bench-faults`: the fault, the seconds until /engines no longer offered a bad
+    engine (None: none was ever offered) and until the desired ready engines were back, and the intervals
+    that bound them."""
+    withdrawn = "-" if withdrawn_s is None else f"{withdrawn_s:.2f}"
+    print(f"\nFAULT|{fault}|{withdrawn}|{converged_s:.2f}|{intervals}")

@@ -73,10 +73,9 @@ def test_an_engine_killed_or_removed_behind_our_back_is_withdrawn_at_once_and_re
         withdrawn = until(lambda: victim not in offered(client), 10, "the dead engine withdrawn")
         ready_engines(client, 2, timeout=30)
         converged = time.monotonic() - started
-        print(
-            f"\ndocker {fault} of an engine: withdrawn from /engines after {withdrawn:.2f} s, two ready "
-            f"engines again after {converged:.2f} s (restart window "
-            f"{supervisor.settings.timings.engine_restart_window_s:g} s)"
+        window = supervisor.settings.timings.engine_restart_window_s
+        harness.report_fault(
+            f"docker {fault} of an engine", withdrawn, converged, f"restart window {window:g} s"
         )
         assert victim not in {c.id for c in harness.engine_containers(docker_client, supervisor.settings)}
         events = client.get("/events", params={"engine": victim}).json()
@@ -113,7 +112,7 @@ def test_an_orphan_engine_is_adopted_on_a_free_slot_and_removed_on_a_taken_one(
             )
 
         free_one = orphan(27085)
-        until(lambda: free_one.id in offered(client), 20, "the orphan on a free slot adopted")
+        adopted = until(lambda: free_one.id in offered(client), 20, "the orphan on a free slot adopted")
         twin = docker_client.containers.create(
             image,
             name=f"{bench_cleanup}-orphan-twin",
@@ -121,7 +120,7 @@ def test_an_orphan_engine_is_adopted_on_a_free_slot_and_removed_on_a_taken_one(
             network=network,
         )
         twin.start()  # it claims the port of the engine the supervisor holds
-        until(
+        removed = until(
             lambda: (
                 twin.id not in {c.id for c in harness.engine_containers(docker_client, supervisor.settings)}
             ),
@@ -129,6 +128,8 @@ def test_an_orphan_engine_is_adopted_on_a_free_slot_and_removed_on_a_taken_one(
             "the orphan on a taken port removed",
         )
         assert made["container_id"] in offered(client)
+        harness.report_fault("orphan on a free slot (adopted)", None, adopted, "orphan settle 5 s")
+        harness.report_fault("orphan on a taken port (removed)", None, removed, "orphan settle 5 s")
         more = [
             client.post("/provision/acestream", json={"labels": {"n": str(n)}}, headers=AUTH).json()
             for n in range(2)

@@ -7,6 +7,7 @@ Engines publish 27150-27159 on 127.0.0.1.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,15 @@ def test_a_session_stopped_behind_the_supervisors_back_ends_as_stale(
 
         stopped = httpx.get(session["command_url"], params={"method": "stop"})
         assert stopped.json() == {"response": "ok", "error": None}
+        ended_at = time.monotonic()
 
         harness.wait_until(lambda: _stream(client, stream_id)["status"] == "ended", 30, "the stream ended")
+        harness.report_fault(
+            "a session ends behind our back (no stream_ended)",
+            None,
+            time.monotonic() - ended_at,
+            f"stream check {CHECK_INTERVAL_S:g} s, 2 gone answers in a row",
+        )
         (event,) = client.get("/events", params={"type": "stream_stale"}).json()
         assert event["message"].startswith(f"{stream_id}: stale") and session_id in event["message"]
         assert client.get("/streams", params={"status": "started"}).json() == []

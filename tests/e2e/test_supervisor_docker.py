@@ -257,7 +257,14 @@ def test_a_foreign_listener_on_the_lowest_port_is_skipped_not_fatal(
         squatter.bind(("127.0.0.1", 27190))
         squatter.listen()
         with harness.running_supervisor(supervisor), supervisor.client() as client:
+            started = time.monotonic()
             answers = [provision(client)[1] for _ in range(4)]
+            harness.report_fault(
+                "foreign listener on the lowest port (4 provisions)",
+                None,
+                time.monotonic() - started,
+                "port quarantine 300 s",
+            )
             assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
             ports = sorted(MODELS.ProvisionJson.model_validate(a.json()).host_http_port for a in answers)
             assert ports == [27191, 27192, 27193, 27194]

@@ -48,9 +48,9 @@ def test_a_gluetun_restart_replaces_its_engines_and_ends_their_streams_with_the_
         withdrawn = until(lambda: old not in offered(client), 20, "the stranded engine withdrawn")
         harness.wait_until(lambda: offered(client) - {old}, 30, "an engine in the new namespace")
         (new,) = ready_engines(client, 1)
-        print(
-            f"\ngluetun restarted: stranded engine withdrawn after {withdrawn:.2f} s, a ready engine in the "
-            f"new namespace after {time.monotonic() - started:.2f} s"
+        interval = supervisor.settings.timings.vpn_check_interval_s
+        harness.report_fault(
+            "gluetun restarted", withdrawn, time.monotonic() - started, f"VPN check {interval:g} s"
         )
         assert new != old
         container = docker_client.containers.get(new)
@@ -69,6 +69,7 @@ def test_several_forwarded_ports_move_the_forwarded_engine_to_the_first_of_them(
     with harness.running_supervisor(supervisor), supervisor.client() as client:
         (old,) = ready_engines(client, 1)
         assert docker_client.containers.get(old).labels[label.FORWARDED] == "true"
+        started = time.monotonic()
         gluetun_control(docker_client, supervisor, "/_standin/portforward", {"ports": [6001, 6002, 6003]})
 
         def moved() -> bool:
@@ -76,8 +77,16 @@ def test_several_forwarded_ports_move_the_forwarded_engine_to_the_first_of_them(
             return status["vpn"]["forwarded_port"] == 6001 and old not in offered(client)
 
         harness.wait_until(moved, 20, "the forwarded port read from the ports list")
+        withdrawn = time.monotonic() - started
         harness.wait_until(lambda: len(offered(client)) == 1, 30, "a forwarded engine on the new port")
         (new,) = ready_engines(client, 1)
+        interval = supervisor.settings.timings.vpn_check_interval_s
+        harness.report_fault(
+            "forwarded port changed (several)",
+            withdrawn,
+            time.monotonic() - started,
+            f"VPN check {interval:g} s",
+        )
         labels = docker_client.containers.get(new).labels
         assert labels[label.FORWARDED] == "true" and labels[label.P2P_PORT] == "6001"
         assert old not in {c.id for c in harness.engine_containers(docker_client, supervisor.settings)}
