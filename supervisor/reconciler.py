@@ -263,7 +263,7 @@ class Reconciler:
             return
         if reason in (rc.Reason.idle, rc.Reason.drained) and serving(engine):
             return  # it got a stream since the snapshot: the next pass judges it again
-        if reason is rc.Reason.unhealthy:
+        if reason in (rc.Reason.unhealthy, rc.Reason.unhealthy_serving):
             self._state.last_replacement = self._state.clock.monotonic()
         try:
             await self._provisioner.remove(engine_id, str(reason), stream_reason)

@@ -51,6 +51,7 @@ class Reason(StrEnum):
     namespace_lost = "its VPN restarted or was replaced: no network"
     drained = "drained"
     unhealthy = "unhealthy past its grace period; replaced"
+    unhealthy_serving = "unhealthy past twice its grace period while carrying streams; replaced"
     idle = "idle beyond the desired engine count"
     orphan_never_started = "created by an interrupted provision, never started"
     orphan_stopped = "not held by this supervisor and not running"
@@ -68,6 +69,7 @@ STREAM_END_REASON: dict[Reason, str] = {
     Reason.gone: "engine_gone",
     Reason.stopped: "engine_stopped",
     Reason.namespace_lost: "vpn_restarted",
+    Reason.unhealthy_serving: "engine_unhealthy",
 }
 
 
@@ -200,18 +202,27 @@ def plan(snapshot: Snapshot) -> Plan:
     for engine in snapshot.engines:
         removal = _removal(engine, timings, waits)
         if removal is None and engine.unhealthy_for is not None:
+            # An engine that has not answered for twice its grace cannot be serving its streams either (a
+            # stream whose engine does not answer never gets a stale verdict): it is replaced all the same.
+            lost = engine.serving and engine.unhealthy_for >= 2 * timings.unhealthy_grace_s
             if not replaced_unhealthy and should_replace(
                 -engine.unhealthy_for,
                 0.0,
                 timings.unhealthy_grace_s,
-                1 if engine.serving else 0,
+                1 if engine.serving and not lost else 0,
                 None if snapshot.since_replacement is None else -snapshot.since_replacement,
                 timings.replacement_cooldown_s,
             ):
                 replaced_unhealthy = True  # one per cooldown: a flapping VPN must not churn every engine
-                removal = Remove(engine.id, Reason.unhealthy)
+                removal = (
+                    Remove(engine.id, Reason.unhealthy_serving, STREAM_END_REASON[Reason.unhealthy_serving])
+                    if lost
+                    else Remove(engine.id, Reason.unhealthy)
+                )
             elif engine.unhealthy_for < timings.unhealthy_grace_s:
                 waits.append(timings.unhealthy_grace_s - engine.unhealthy_for)
+            elif engine.serving and not lost:
+                waits.append(2 * timings.unhealthy_grace_s - engine.unhealthy_for)
         if removal is not None:
             actions.append(removal)
             continue

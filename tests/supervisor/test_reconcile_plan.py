@@ -85,6 +85,14 @@ def test_one_unhealthy_engine_is_replaced_per_cooldown() -> None:
     assert not any(isinstance(a, rc.Remove) and a.reason is rc.Reason.unhealthy for a in cooling.actions)
 
 
+def test_an_unhealthy_engine_with_streams_is_kept_for_twice_its_grace_then_replaced() -> None:
+    serving = engine(unhealthy_for=61, streams=1, serving=True, withdrawn=True)
+    kept = rc.plan(snapshot(serving))
+    assert kept.actions == () and kept.wake_in == 59
+    lost = rc.plan(snapshot(dataclasses.replace(serving, unhealthy_for=120)))
+    assert lost.actions == (rc.Remove("e1", rc.Reason.unhealthy_serving, "engine_unhealthy"),)
+
+
 def test_withdrawn_and_full_engines_count_as_busy_so_free_ones_are_started() -> None:
     plan = rc.plan(
         snapshot(
