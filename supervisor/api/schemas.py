@@ -11,7 +11,9 @@ from typing import Literal
 
 import msgspec
 
+from supervisor.core.health import HealthStatus
 from supervisor.core.offer import Withdrawn
+from supervisor.core.reconcile import Phase, engine_phase
 from supervisor.core.records import Engine, Stream
 from supervisor.state import StackState
 
@@ -51,6 +53,8 @@ class EngineOut(msgspec.Struct):
     # Why a proxy must not use it now (container_stopped, vpn_down, namespace_lost, unhealthy); null when it
     # may. Plain /engines lists only engines with null here; /engines?all=true lists every engine.
     withdrawn: Withdrawn | None = None
+    # Where it is in its life (starting, ready, unhealthy, stopped, draining), for operators.
+    phase: Phase = Phase.ready
 
 
 class StreamOut(msgspec.Struct):
@@ -140,6 +144,12 @@ def engine_out(state: StackState, engine: Engine) -> EngineOut:
         vpn=engine.slot.vpn,
         container_http_port=engine.slot.http,
         withdrawn=state.withdrawal(engine),
+        phase=engine_phase(
+            ready=engine.ready,
+            running=engine.container_running,
+            unhealthy=engine.health_status is HealthStatus.unhealthy,
+            draining=engine.draining is not None,
+        ),
     )
 
 

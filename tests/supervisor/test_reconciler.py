@@ -43,7 +43,7 @@ async def test_a_killed_engine_is_withdrawn_on_dockers_event_and_replaced_after_
             for e in (await client.get("/engines", params={"all": "true"})).json()
             if e["container_id"] == first
         ]
-        assert stopped["withdrawn"] == "container_stopped"
+        assert stopped["withdrawn"] == "container_stopped" and stopped["phase"] == "stopped"
         clock.advance(supervisor.config.stack.timings.engine_restart_window_s)
         await settle()
         assert first not in runtime.containers  # removed, its port freed, a fresh engine in its place
@@ -147,7 +147,7 @@ async def test_a_changed_profile_replaces_idle_engines_and_drains_serving_ones(
         assert idle["container_id"] not in runtime.containers  # replaced on the first pass
         assert busy["container_id"] in runtime.containers  # it serves: never cut
         (listed,) = (await client.get("/engines", params={"all": "true"})).json()
-        assert listed["withdrawn"] == "draining"
+        assert listed["withdrawn"] == "draining" and listed["phase"] == "draining"
         await client.post("/events/stream_ended", json={"stream_id": "abc|s1"}, headers=auth)
         await supervisor.reconciler.tick()
         assert busy["container_id"] not in runtime.containers
