@@ -200,8 +200,10 @@ class ControlHandler(BaseHTTPRequestHandler):
             self.send_json({"outcome": wanted if changed else "already " + str(wanted)})
         elif path == "/_standin/portforward":
             ports = data["ports"] if "ports" in data else [data.get("port")]
-            if not isinstance(ports, list) or not ports or not all(
-                isinstance(p, int) and 0 <= p <= 65535 for p in ports
+            if (
+                not isinstance(ports, list)
+                or not ports
+                or not all(isinstance(p, int) and 0 <= p <= 65535 for p in ports)
             ):
                 self.send_json({"error": "port (or ports) must be integers 0-65535"}, 400)
                 return
