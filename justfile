@@ -82,3 +82,14 @@ bench-faults:
 [doc("/orchestrator/status at a fixed 200 req/s with 500 probed engines and every loop at 1 s; cost of a health pass.")]
 bench-api *args:
     {{bin}}/python scripts/bench_api_load.py {{args}}
+
+# mutmut copies the project into mutants/ and runs, for each mutant of supervisor/core/ and
+# supervisor/reconciler.py, the fast tests that reach its function (`-m "not docker" tests/supervisor`,
+# see [tool.mutmut] in pyproject.toml). It starts afresh every time (a survivor cached from an earlier run
+# would outlive the test written to kill it), at the lowest priority; it takes a while, so CI leaves it out.
+# `.venv/bin/mutmut results` lists the survivors afterwards, `.venv/bin/mutmut show NAME` shows one.
+[doc("Mutation score of supervisor/core and the reconciler against the fast tests (slow; not in `test`).")]
+mutate:
+    rm -rf mutants
+    nice -n 19 {{bin}}/mutmut run
+    {{bin}}/python scripts/mutation_score.py
