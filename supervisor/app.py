@@ -20,6 +20,7 @@ from supervisor.api.deps import DEPENDENCIES
 from supervisor.api.engines import EngineController
 from supervisor.api.errors import EXCEPTION_HANDLERS
 from supervisor.api.events import EventController
+from supervisor.api.operator import OperatorController
 from supervisor.api.status import StatusController
 from supervisor.api.streams import StreamController
 from supervisor.api.timing import timing_middleware
@@ -65,7 +66,13 @@ def create_app(
 
     return Litestar(
         after_response=after_change,
-        route_handlers=[EngineController, StreamController, StatusController, EventController],
+        route_handlers=[
+            EngineController,
+            StreamController,
+            StatusController,
+            EventController,
+            OperatorController,
+        ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

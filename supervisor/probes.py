@@ -20,6 +20,7 @@ class VpnReport:
     status: str  # gluetun's word: starting, running, stopping, stopped, crashed, completed
     forwarded_port: int | None  # the first forwarded port: the one an engine takes as its P2P port
     forwarded_ports: tuple[int, ...] = ()  # every forwarded port (ProtonVPN forwards up to 5)
+    public_ip: str | None = None  # gluetun's /v1/publicip/ip while the tunnel runs
 
 
 def forwarded_ports(body: dict[str, Any]) -> tuple[int, ...]:
@@ -50,6 +51,10 @@ class Probes(Protocol):
     async def stream_stat(self, url: str) -> StreamStat | None:
         """A session's stat_url: its statistics, or None when the engine says the session is gone.
         Raises ProbeFailure when there is no verdict (not reachable, timed out, out of shape)."""
+        ...
+
+    async def stop_stream(self, url: str) -> bool:
+        """Ask the engine to stop a session (its command_url, method=stop); True when it confirmed."""
         ...
 
     async def close(self) -> None: ...
@@ -83,9 +88,28 @@ class HttpProbes:
                 if answer.status_code == 200:
                     forwarded = forwarded_ports(_json_object(answer))
             state = str(_json_object(status).get("status", "unknown"))
-            return VpnReport(state, forwarded[0] if forwarded else None, forwarded)
+            public_ip = await self._public_ip(base, headers) if state == "running" else None
+            return VpnReport(state, forwarded[0] if forwarded else None, forwarded, public_ip)
         except (httpx.HTTPError, ValueError, TypeError) as error:  # any answer not in gluetun's shape
             raise ProbeFailure(f"control server {base}: {error}") from None
+
+    async def _public_ip(self, base: str, headers: dict[str, str]) -> str | None:
+        """The tunnel's public address; None when gluetun does not know it (yet): not a VPN failure."""
+        try:
+            answer = await self._client.get(f"{base}/v1/publicip/ip", headers=headers)
+            address = _json_object(answer).get("public_ip") if answer.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return address if isinstance(address, str) and address else None
+
+    async def stop_stream(self, url: str) -> bool:
+        """A session's command_url with method=stop; True when the engine confirmed it."""
+        try:
+            response = await self._client.get(url, params={"method": "stop"})
+            body = response.json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        return response.status_code == 200 and isinstance(body, dict) and body.get("error") is None
 
     async def stream_stat(self, url: str) -> StreamStat | None:
         try:

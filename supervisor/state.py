@@ -31,6 +31,7 @@ class VpnState:
     status: str = "unknown"
     forwarded_port: int | None = None
     forwarded_ports: tuple[int, ...] = ()  # every port gluetun forwards; the first is forwarded_port
+    public_ip: str | None = None  # from the last check while connected (served by GET /vpn/publicip)
     last_check: datetime | None = None
     connected_since: float | None = None  # monotonic: when it was last seen coming up
     down_since: float | None = None  # monotonic: when it was first seen down (None: connected, or unknown)

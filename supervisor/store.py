@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from supervisor.core.events import EVENT_RETENTION, EventType
-from supervisor.core.records import Engine, KeyType, Stream, StreamStatus
+from supervisor.core.records import STREAM_RETENTION, Engine, KeyType, Stream, StreamStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS engines (
@@ -83,6 +83,7 @@ class Store:
         # running supervisor can be written again from memory (see ensure_file).
         self._engines: dict[str, Engine] = {}
         self._active: dict[str, Stream] = {}
+        self._ended_saved = 0  # ended streams saved since start: every 100th prunes the history
         self._db = self._open()
 
     def _open(self) -> sqlite3.Connection:
@@ -182,6 +183,10 @@ class Store:
             self._active[stream.id] = stream
         else:
             self._active.pop(stream.id, None)
+        if stream.status is StreamStatus.ended:
+            self._ended_saved += 1
+            if self._ended_saved % 100 == 0:
+                self.prune_ended_streams()
         self._db.execute(
             "INSERT OR REPLACE INTO streams VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -204,7 +209,16 @@ class Store:
         row = self._db.execute("SELECT * FROM streams WHERE id = ?", (stream_id,)).fetchone()
         return _stream(row) if row else None
 
-    def streams(self, status: StreamStatus | None = None, container_id: str | None = None) -> list[Stream]:
+    def streams(
+        self,
+        status: StreamStatus | None = None,
+        container_id: str | None = None,
+        *,
+        key: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Stream]:
+        """Oldest first; with `limit`, the newest `limit` of them (still oldest first)."""
         query, arguments = "SELECT * FROM streams WHERE 1 = 1", []
         if status is not None:
             query += " AND status = ?"
@@ -212,7 +226,25 @@ class Store:
         if container_id is not None:
             query += " AND container_id = ?"
             arguments.append(container_id)
-        return [_stream(row) for row in self._db.execute(query + " ORDER BY started_at", arguments)]
+        if key is not None:
+            query += " AND key = ?"
+            arguments.append(key)
+        if since is not None:
+            query += " AND started_at > ?"
+            arguments.append(since.isoformat())
+        if limit is None:
+            return [_stream(row) for row in self._db.execute(query + " ORDER BY started_at", arguments)]
+        newest = self._db.execute(query + " ORDER BY started_at DESC LIMIT ?", [*arguments, limit])
+        return [_stream(row) for row in reversed(newest.fetchall())]
+
+    def prune_ended_streams(self, keep: int = STREAM_RETENTION) -> int:
+        """Drop all but the newest `keep` ended streams (active ones are never dropped); how many went."""
+        cursor = self._db.execute(
+            "DELETE FROM streams WHERE status = 'ended' AND id NOT IN "
+            "(SELECT id FROM streams WHERE status = 'ended' ORDER BY ended_at DESC LIMIT ?)",
+            (keep,),
+        )
+        return cursor.rowcount
 
     def count_streams(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM streams").fetchone()[0])

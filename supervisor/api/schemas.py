@@ -6,6 +6,7 @@ label values strings; list routes return bare arrays of these.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Literal
 
@@ -15,6 +16,7 @@ from supervisor.core.health import HealthStatus
 from supervisor.core.offer import Withdrawn
 from supervisor.core.reconcile import Phase, engine_phase
 from supervisor.core.records import Engine, Stream
+from supervisor.core.stream_check import StatSample
 from supervisor.state import StackState
 
 
@@ -69,6 +71,7 @@ class StreamOut(msgspec.Struct):
     started_at: datetime
     ended_at: datetime | None
     status: Literal["started", "ended"]
+    end_reason: str | None = None  # the proxy's reason, or stale, engine_removed, stopped_by_api, ...
 
 
 class EngineDetail(msgspec.Struct):
@@ -153,6 +156,48 @@ def engine_out(state: StackState, engine: Engine) -> EngineOut:
     )
 
 
+class LivePositionOut(msgspec.Struct):
+    last: int | None
+    live_first: int | None
+    live_last: int | None
+    pos: int | None
+    first_ts: int | None
+    last_ts: int | None
+    buffer_pieces: int | None
+
+
+class StatOut(msgspec.Struct):
+    """One snapshot of a started stream, from its stat_url (speeds in KB/s, totals in bytes)."""
+
+    at: datetime
+    status: str
+    peers: int | None
+    speed_down: int | None
+    speed_up: int | None
+    downloaded: int | None
+    uploaded: int | None
+    livepos: LivePositionOut | None
+
+
+class StreamStopped(msgspec.Struct):
+    stream: StreamOut
+    engine_confirmed: bool  # the engine answered method=stop (false: unreachable; ended all the same)
+
+
+def stat_out(sample: StatSample) -> StatOut:
+    stat, live = sample.stat, sample.stat.livepos
+    return StatOut(
+        at=sample.at,
+        status=stat.status,
+        peers=stat.peers,
+        speed_down=stat.speed_down,
+        speed_up=stat.speed_up,
+        downloaded=stat.downloaded,
+        uploaded=stat.uploaded,
+        livepos=None if live is None else LivePositionOut(**dataclasses.asdict(live)),
+    )
+
+
 def stream_out(stream: Stream) -> StreamOut:
     return StreamOut(
         id=stream.id,
@@ -166,4 +211,5 @@ def stream_out(stream: Stream) -> StreamOut:
         started_at=stream.started_at,
         ended_at=stream.ended_at,
         status=stream.status.value,
+        end_reason=stream.end_reason,
     )

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
-from litestar import Controller, get, post
-from litestar.params import FromQuery, JSONBody
+from litestar import Controller, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from supervisor.api.auth import require_api_key
 from supervisor.api.deps import SupervisorDependency
-from supervisor.api.schemas import StreamEndedBody, StreamOut, StreamStartedBody, stream_out
-from supervisor.core.records import KeyType, StreamStatus
+from supervisor.api.schemas import (
+    StatOut,
+    StreamEndedBody,
+    StreamOut,
+    StreamStartedBody,
+    StreamStopped,
+    stat_out,
+    stream_out,
+)
+from supervisor.core.records import KeyType, Stream, StreamStatus
+from supervisor.errors import NotFound
+from supervisor.loops.stream_check import COMMAND_PATH, reachable_url
 from supervisor.streams import StreamStart
+
+DEFAULT_LIMIT = 100  # GET /streams never returns the whole history
+MAX_LIMIT = 1000
+Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="at most this many, the newest")]
 
 
 class StreamController(Controller):
@@ -52,9 +67,50 @@ class StreamController(Controller):
         supervisor: SupervisorDependency,
         status: FromQuery[Literal["started", "ended"] | None] = None,
         container_id: FromQuery[str | None] = None,
+        key: FromQuery[str | None] = None,
+        since: FromQuery[datetime | None] = None,
+        limit: FromQuery[Limit] = DEFAULT_LIMIT,
     ) -> list[StreamOut]:
-        """Streams as a bare array, filtered by status and by the engine's container id."""
+        """Streams as a bare array, oldest first: the newest `limit` (default 100, at most 1000) matching
+        status, the engine's container id, the stream key and a start strictly after `since`."""
         engine = supervisor.state.find_engine(container_id) if container_id else None
         engine_id = engine.container_id if engine else container_id
-        rows = supervisor.store.streams(StreamStatus(status) if status else None, engine_id)
+        rows = supervisor.store.streams(
+            StreamStatus(status) if status else None, engine_id, key=key, since=since, limit=limit
+        )
         return [stream_out(stream) for stream in rows]
+
+    @get("/streams/{stream_id:str}")
+    async def show_stream(self, supervisor: SupervisorDependency, stream_id: FromPath[str]) -> StreamOut:
+        return stream_out(_stream(supervisor.streams.find(stream_id), stream_id))
+
+    @get("/streams/{stream_id:str}/stats")
+    async def stream_stats(
+        self,
+        supervisor: SupervisorDependency,
+        stream_id: FromPath[str],
+        since: FromQuery[datetime | None] = None,
+    ) -> list[StatOut]:
+        """The snapshots the stream check collected from the stream's stat_url (oldest first, the newest
+        360 while it is started; none once it ended), those strictly after `since`."""
+        _stream(supervisor.streams.find(stream_id), stream_id)
+        samples = supervisor.streams.stat_history(stream_id)
+        return [stat_out(sample) for sample in samples if since is None or sample.at > since]
+
+    @delete("/streams/{stream_id:str}", status_code=200, guards=[require_api_key])
+    async def stop_stream(self, supervisor: SupervisorDependency, stream_id: FromPath[str]) -> StreamStopped:
+        """Stop a stream: its engine is asked to stop the session (command_url, method=stop), and the
+        stream ends with reason stopped_by_api even when the engine does not answer."""
+        stream = _stream(supervisor.streams.find(stream_id), stream_id)
+        confirmed = False
+        if stream.status is StreamStatus.started:
+            url = reachable_url(supervisor.state, stream, stream.command_url, COMMAND_PATH)
+            confirmed = url is not None and await supervisor.probes.stop_stream(url)
+            supervisor.streams.end(stream.id, None, "stopped_by_api")
+        return StreamStopped(stream_out(_stream(supervisor.streams.find(stream_id), stream_id)), confirmed)
+
+
+def _stream(stream: Stream | None, stream_id: str) -> Stream:
+    if stream is None:
+        raise NotFound(f"no stream {stream_id!r}; GET /streams lists them")
+    return stream

@@ -62,6 +62,15 @@ class CircuitBreaker:
         remaining = self._recovery_timeout - (self._clock.monotonic() - self._opened_at)
         return max(0, math.ceil(remaining))
 
+    @property
+    def failures(self) -> int:
+        """Failed starts counted since the last success (or reset)."""
+        return self._failures
+
+    def reset(self) -> None:
+        """An operator's reset: closed, nothing counted (last_failure kept, for the record)."""
+        self.record_success()
+
     def record_success(self) -> None:
         self._failures = 0
         self._opened_at = None

@@ -47,6 +47,10 @@ def serving(engine: Engine) -> bool:
     return bool(engine.streams) or bool(engine.live_sessions)
 
 
+# Ended streams kept in SQLite (GET /streams); older ones are dropped. Active streams are always kept.
+STREAM_RETENTION = 10_000
+
+
 class StreamStatus(StrEnum):
     started = "started"
     ended = "ended"

@@ -43,6 +43,19 @@ log = logging.getLogger("supervisor.stream_check")
 
 CONCURRENCY = 32  # stat URLs asked at once
 STAT_PATH = "/ace/stat/"
+COMMAND_PATH = "/ace/cmd/"
+
+
+def reachable_url(state: StackState, stream: Stream, url: str, prefix: str) -> str | None:
+    """One of the stream's engine URLs (stat_url, command_url) at the address the supervisor reaches its
+    engine on: the proxy's URL names the engine as the proxy reaches it (often localhost), so only its
+    path is kept; None when its engine is gone or the path is not the engine's."""
+    engine = state.engines.get(stream.container_id)
+    path = urlsplit(url).path
+    if engine is None or not path.startswith(prefix):
+        return None
+    host, port = probe_address(state, engine)
+    return f"http://{host}:{port}{path}"
 
 
 class StreamCheckLoop:
@@ -147,14 +160,7 @@ class StreamCheckLoop:
                 del table[stream_id]
 
     def _stat_url(self, stream: Stream) -> str | None:
-        """The stream's stat URL at the address the supervisor reaches its engine on: the proxy's URL
-        names the engine as the proxy reaches it (often localhost), so only its path is kept."""
-        engine = self._state.engines.get(stream.container_id)
-        path = urlsplit(stream.stat_url).path
-        if engine is None or not path.startswith(STAT_PATH):
-            return None
-        host, port = probe_address(self._state, engine)
-        return f"http://{host}:{port}{path}"
+        return reachable_url(self._state, stream, stream.stat_url, STAT_PATH)
 
     async def _ask(self, url: str) -> tuple[Answer, StreamStat | None]:
         async with self._limit:

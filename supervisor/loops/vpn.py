@@ -85,8 +85,9 @@ class VpnLoop:
                 )
                 vpn.status, vpn.forwarded_port = report.status, report.forwarded_port
                 vpn.forwarded_ports = report.forwarded_ports
+                vpn.public_ip = report.public_ip if report.status == "running" else None
             except ProbeFailure as error:
-                vpn.status = "unreachable"
+                vpn.status, vpn.public_ip = "unreachable", None
                 log.warning("VPN %s: %s", vpn.service, error)
         vpn.last_check = self._state.clock.now()
         vpn.observed(self._state.clock.monotonic())

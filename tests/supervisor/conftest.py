@@ -90,6 +90,8 @@ class FakeProbes:
         self.engine_calls: list[tuple[str, int]] = []
         self.ended_sessions: set[str] = set()  # sessions the engines say they no longer know
         self.stat_calls: list[str] = []
+        self.stop_calls: list[str] = []
+        self.public_ip: str | None = "203.0.113.7"
         self.stat_gate: asyncio.Event | None = None  # when set, stat answers wait for it
 
     async def engine_answers(self, host: str, port: int) -> bool:
@@ -99,7 +101,14 @@ class FakeProbes:
     async def vpn_report(self, host: str, port: int, api_key: str, port_forwarding: bool) -> VpnReport:
         if self.vpn_status is None:
             raise ProbeFailure(f"control server {host}:{port}: connection refused")
-        return VpnReport(self.vpn_status, self.forwarded_port if port_forwarding else None)
+        forwarded = self.forwarded_port if port_forwarding else None
+        running = self.vpn_status == "running"
+        return VpnReport(
+            self.vpn_status,
+            forwarded,
+            (forwarded,) if forwarded else (),
+            self.public_ip if running else None,
+        )
 
     async def stream_stat(self, url: str) -> StreamStat | None:
         """Alive with fixed figures; None for `ended_sessions`; no answer from `silent` ports."""
@@ -114,6 +123,15 @@ class FakeProbes:
         return StreamStat(
             "dl", peers=7, speed_down=120, speed_up=15, downloaded=4096, uploaded=512, livepos=None
         )
+
+    async def stop_stream(self, url: str) -> bool:
+        """Engines confirm unless their port is `silent`; the stopped session is then gone."""
+        self.stop_calls.append(url)
+        address = urlsplit(url)
+        if address.port in self.silent:
+            return False
+        self.ended_sessions.add(address.path.rsplit("/", 1)[-1])
+        return True
 
     async def close(self) -> None:
         return None
