@@ -48,7 +48,7 @@ def test_capacity_is_counted_in_streams_and_a_full_engine_gets_a_free_successor(
 def test_a_request_env_the_profile_does_not_allow_is_refused_and_never_reaches_docker(
     stack_for: Any, docker_client: docker.DockerClient
 ) -> None:
-    supervisor = stack_for("standalone", 27175)
+    supervisor = stack_for("standalone", 27175, ports=2, max_replicas=2)
     with harness.running_supervisor(supervisor), supervisor.client() as client:
         for _ in range(6):  # more than the breaker's threshold
             answer = client.post("/provision/acestream", json={"env": {"PATH": "/nonexistent"}}, headers=AUTH)
@@ -63,7 +63,7 @@ def test_a_request_env_the_profile_does_not_allow_is_refused_and_never_reaches_d
 def test_a_database_deleted_under_the_running_supervisor_is_written_again(
     stack_for: Any, docker_client: docker.DockerClient
 ) -> None:
-    supervisor = stack_for("standalone", 27177, replicas={"min": 1})
+    supervisor = stack_for("standalone", 27177, ports=3, max_replicas=3, replicas={"min": 1})
     with harness.running_supervisor(supervisor), supervisor.client() as client:
         (engine_id,) = ready_engines(client, 1)
         port = client.get("/engines").json()[0]["port"]

@@ -114,6 +114,7 @@ class Engine:
                 "started": time.time(),
                 "downloaded": 0,
                 "uploaded": 0,
+                "opened": time.monotonic(),
                 "stopped": threading.Event(),
             }
         return session
@@ -306,15 +307,17 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json({"response": None, "error": "unknown playback session id"})
             return
         now = int(time.time())
+        # Figures that move with the session's age, as a live engine's do (plus what a client read).
+        age = int(time.monotonic() - float(entry["opened"]))  # type: ignore[arg-type]
         self.send_json(
             {
                 "response": {
                     "status": "dl",
-                    "peers": 7,
-                    "speed_down": 120,
+                    "peers": 7 + age % 5,
+                    "speed_down": 120 + age % 50,
                     "speed_up": 15,
-                    "downloaded": entry["downloaded"],
-                    "uploaded": entry["uploaded"],
+                    "downloaded": int(entry["downloaded"]) + age * 120 * 1024,  # type: ignore[call-overload]
+                    "uploaded": int(entry["uploaded"]) + age * 15 * 1024,  # type: ignore[call-overload]
                     "playback_session_id": session,
                     "infohash": entry["infohash"],
                     "is_live": 1 if entry["is_live"] else 0,
