@@ -16,6 +16,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from supervisor.api.acquire import AcquireController
 from supervisor.api.deps import DEPENDENCIES
 from supervisor.api.engines import EngineController
 from supervisor.api.errors import EXCEPTION_HANDLERS
@@ -67,6 +68,7 @@ def create_app(
     return Litestar(
         after_response=after_change,
         route_handlers=[
+            AcquireController,
             EngineController,
             StreamController,
             StatusController,

@@ -168,6 +168,7 @@ class Reconciler:
                     unhealthy_for=None if engine.unhealthy_since is None else now - engine.unhealthy_since,
                     streams=len(engine.streams),
                     serving=serving(engine),
+                    claimed=engine.claimed_until > now,
                     idle_for=now - engine.idle_since,
                     draining=engine.draining is not None,
                     drifted=made_from is not None

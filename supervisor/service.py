@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 
+from supervisor.acquire import Acquirer
 from supervisor.attach import adopt_engines, find_project, find_vpns
 from supervisor.core.capacity import ProvisioningBlocked, choose_vpn
 from supervisor.core.clock import Clock, SystemClock
@@ -48,14 +49,18 @@ class Supervisor:
         self.store = Store(config.env.db_path)
         self.provisioner = Provisioner(self.state, runtime, self.store, self.metrics)
         self.readiness = Readiness(self.state, self.probes, self.provisioner, self.metrics)
+        self.acquirer = Acquirer(self.state, self.provisioner, self.readiness, self.store)
         self.health = HealthLoop(self.state, self.probes, self.provisioner)
-        self.streams = Streams(self.state, self.store)
+        self.streams = Streams(self.state, self.store, started=self._stream_started)
         self.stream_check = StreamCheckLoop(self.state, self.probes, self.streams, on_stale=self.scale_soon)
         self.reconciler = Reconciler(
             self.state, runtime, self.store, self.provisioner, on_vpn_event=self.check_vpns_soon
         )
         self.vpn = VpnLoop(self.state, runtime, self.probes, self.provisioner, self.reconciler.kick)
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _stream_started(self, engine_id: str, key: str) -> None:
+        self.acquirer.stream_started(engine_id, key)
 
     async def start(self, loops: bool = True) -> None:
         await self.lease.acquire()  # before anything is touched: a second supervisor refuses here

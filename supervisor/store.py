@@ -85,6 +85,8 @@ class Store:
         self._active: dict[str, Stream] = {}
         self._ended_saved = 0  # ended streams saved since start: every 100th prunes the history
         self._db = self._open()
+        # Streams active at the last stop are current too (restored onto their engines at start).
+        self._active = {stream.id: stream for stream in self.streams(StreamStatus.started)}
 
     def _open(self) -> sqlite3.Connection:
         if self._path is not None:
@@ -204,6 +206,13 @@ class Store:
                 stream.end_reason,
             ),
         )
+
+    def active_keys(self) -> dict[str, set[str]]:
+        """Engine id -> the keys of its started streams, from memory (no query)."""
+        keys: dict[str, set[str]] = {}
+        for stream in self._active.values():
+            keys.setdefault(stream.container_id, set()).add(stream.key)
+        return keys
 
     def stream(self, stream_id: str) -> Stream | None:
         row = self._db.execute("SELECT * FROM streams WHERE id = ?", (stream_id,)).fetchone()

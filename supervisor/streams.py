@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from supervisor.core.events import EventType
@@ -36,9 +37,12 @@ class StreamStart:
 
 
 class Streams:
-    def __init__(self, state: StackState, store: Store) -> None:
+    def __init__(
+        self, state: StackState, store: Store, started: Callable[[str, str], None] = lambda _e, _k: None
+    ) -> None:
         self._state = state
         self._store = store
+        self._started = started  # (engine id, key): a stream an acquire made room for has started
         # Each active stream's latest stat samples (the stream check collects them), in memory only.
         self._stats: dict[str, deque[StatSample]] = {}
 
@@ -73,6 +77,7 @@ class Streams:
         engine.streams.add(stream_id)
         engine.last_stream_usage = now
         self._state.streams_total += 1
+        self._started(engine.container_id, event.key)
         log.info("stream %s started on %s", stream_id, engine.container_name)
         if len(engine.streams) > self._state.stream_limit:
             log.warning(

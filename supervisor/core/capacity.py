@@ -15,6 +15,7 @@ class BlockCode(StrEnum):
     vpn_disconnected = "vpn_disconnected"
     circuit_breaker = "circuit_breaker"
     docker_unreachable = "docker_unreachable"
+    engine_starting = "engine_starting"  # acquire: the engine for this key is not ready within timeout_s
 
 
 class ProvisioningBlocked(Exception):

@@ -90,6 +90,7 @@ class EngineFacts:
     drifted: bool = False  # created from a spec other than what the current settings would create
     namespace_lost: bool = False  # its gluetun restarted or was replaced since it was created
     withdrawn: bool = False  # not offered to proxies right now (any reason)
+    claimed: bool = False  # handed to a client whose stream has not started yet: not idle
 
 
 @dataclass(frozen=True)
@@ -316,7 +317,7 @@ def _scale(snapshot: Snapshot, kept: list[EngineFacts]) -> tuple[int, list[Actio
         count = min(desired - have, room)
         return desired, [Create(count)] if count > 0 else []
     loads = [
-        EngineLoad(e.id, 1 if e.serving else 0, -e.idle_for)
+        EngineLoad(e.id, 1 if e.serving or e.claimed else 0, -e.idle_for)
         for e in kept
         if not e.draining  # a draining engine leaves by its own rule
     ]

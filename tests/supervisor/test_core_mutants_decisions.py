@@ -1,6 +1,6 @@
 """The pure decisions at their edges (written against the mutants `just mutate` found surviving): every
 field of each refusal, the breaker's count after a success, the port pool's quarantine arithmetic, the
-spec hash's inputs and its stability across releases, and the clocks."""
+spec hash's inputs and its stability across releases, the clocks, the lease verdicts and stat answers."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from supervisor.core import labels as label
+from supervisor.core import lease
 from supervisor.core.breaker import BreakerState, CircuitBreaker
 from supervisor.core.capacity import (
     BlockCode,
@@ -24,11 +25,13 @@ from supervisor.core.capacity import (
 )
 from supervisor.core.clock import ManualClock, SystemClock
 from supervisor.core.health import should_replace
+from supervisor.core.lease import Me
 from supervisor.core.naming import engine_name
 from supervisor.core.ports import PortConflict, PortPool, Slot
 from supervisor.core.records import Engine, serving
 from supervisor.core.scaling import over_limit
 from supervisor.core.spec_hash import settings_hash
+from supervisor.core.stream_check import read_stat
 from supervisor.stack_settings import PortStyle, StackSettings
 
 StackFactory = Callable[..., StackSettings]
@@ -410,3 +413,52 @@ async def test_the_system_clock_tells_utc_and_sleeps() -> None:
     before = clock.monotonic()
     await clock.sleep(0.01)
     assert clock.monotonic() >= before + 0.005
+
+
+# The lease: one supervisor per stack.
+
+
+def test_a_lease_held_from_another_running_container_is_held() -> None:
+    me = Me("my-token", "host-a", 7, container="c" * 64)
+    theirs = {lease.HOLDER: "their-token", lease.CONTAINER: "d" * 64}
+    assert lease.judge(theirs, me, container_running=True, pid_alive=None) is lease.Verdict.held
+    assert lease.judge(theirs, me, container_running=False, pid_alive=None) is lease.Verdict.stale
+    mine_before = {lease.HOLDER: "old-token", lease.CONTAINER: "c" * 64}  # this container, before a crash
+    assert lease.judge(mine_before, me, container_running=True, pid_alive=None) is lease.Verdict.stale
+
+
+def test_a_refusal_names_the_lease_holder() -> None:
+    in_container = {lease.CONTAINER: "0123456789abcdef" * 4, lease.SINCE: "2026-01-01T00:00:00+00:00"}
+    assert lease.describe(in_container) == "container 0123456789ab, since 2026-01-01T00:00:00+00:00"
+    on_host = {lease.PID: "4242", lease.HOST: "nas"}
+    assert lease.describe(on_host) == "pid 4242 on host nas, since ?"
+    assert lease.describe({}) == "pid ? on host ?, since ?"
+
+
+# What an engine's stat URL answers.
+
+
+def test_a_stat_answer_reads_numbers_given_as_text_and_nothing_else() -> None:
+    stat = read_stat(
+        {
+            "response": {"peers": "-3", "speed_down": " 12 ", "speed_up": "7-", "downloaded": "X5"},
+            "error": None,
+        }
+    )
+    assert stat is not None
+    assert (stat.status, stat.peers, stat.speed_down, stat.speed_up, stat.downloaded) == (
+        "unknown",  # no status in the answer
+        -3,
+        12,
+        None,
+        None,
+    )
+
+
+def test_an_unreadable_stat_answer_says_what_came_cut_to_80_characters() -> None:
+    with pytest.raises(ValueError) as raised:
+        read_stat(["x" * 100])
+    assert str(raised.value) == f"the stat answer is {str(['x' * 100])[:80]!r}, not a JSON object"
+    with pytest.raises(ValueError) as raised:
+        read_stat({"response": None, "error": "e" * 100})
+    assert str(raised.value) == f"the stat answer has no session and says {'e' * 80!r}"

@@ -121,3 +121,19 @@ def test_no_creation_is_planned_when_removals_in_flight_fill_the_room_to_max() -
 def test_an_idle_engine_leaves_exactly_when_its_grace_ends() -> None:
     assert rc.plan(snapshot(engine(idle_for=29.5))).actions == ()
     assert rc.plan(snapshot(engine(idle_for=30))).actions == (rc.Remove("e1", rc.Reason.idle),)
+
+
+def test_an_orphan_is_judged_once_it_has_settled_and_the_pass_is_due_then() -> None:
+    young = rc.OrphanFacts("o1", running=True, slot_free=True, seen_for=2)
+    plan = rc.plan(snapshot(orphans=(young,)))
+    assert plan.actions == () and plan.wake_in == rc.ORPHAN_SETTLE_S - 2
+    settled = rc.OrphanFacts("o1", running=True, slot_free=True, seen_for=rc.ORPHAN_SETTLE_S)
+    assert rc.plan(snapshot(orphans=(settled,))).actions == (rc.Adopt("o1"),)
+
+
+def test_an_idle_unhealthy_engine_held_back_by_the_cooldown_schedules_no_early_pass() -> None:
+    """It is replaced once the cooldown has passed; a pass scheduled for it is for then, never before."""
+    for unhealthy_for in (61, 130):
+        plan = rc.plan(snapshot(engine(unhealthy_for=unhealthy_for, withdrawn=True), since_replacement=30))
+        assert unhealthy_removals(plan) == []
+        assert plan.wake_in is None or plan.wake_in == 30
