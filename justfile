@@ -69,6 +69,12 @@ bench-down:
 bench-provision:
     {{bin}}/python scripts/bench_provision.py
 
+# On the real-Docker bench (as root): warm and cold acquires next to GET /engines and a raw engine start,
+# and one stream-check pass over 200 streams next to one stat_url call.
+[doc("POST /engines/acquire warm and cold, and the stats collection of 200 streams, next to their baselines.")]
+bench-acquire:
+    {{bin}}/python scripts/bench_acquire.py
+
 # Runs the fault tests of the real-Docker bench (as root; the private daemon is started and stopped as by
 # `pytest`) and prints how fast each fault healed, next to the intervals that bound it.
 [doc("Each fault on the real-Docker bench: seconds until /engines withdrew the bad engine and until convergence.")]

@@ -269,7 +269,10 @@ def build_plan(profile: Profile, profile_name: str, source: str) -> Plan:
         host_ip=profile.ports.host_ip,
         api_key_env=profile.supervisor.api_key_env,
         engine=EngineSettings(
-            image=image, port_style=style, allowed_env=tuple(dict.fromkeys(profile.engine.allowed_env))
+            image=image,
+            port_style=style,
+            allowed_env=tuple(dict.fromkeys(profile.engine.allowed_env)),
+            image_pull=profile.engine.image_pull,
         ),
         standalone_http=host if profile.mode is Mode.standalone else None,
         vpns=tuple(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -67,6 +67,11 @@ class EngineProfile(Strict):
     port_style: PortStyle | None = Field(default=None, description="overrides the variant's port passing")
     allowed_env: list[EngineEnvName] = Field(
         default=[], max_length=64, description="variables a provision request may set on an engine"
+    )
+    image_pull: Literal["schedule", "never"] = Field(
+        default="schedule",
+        description="schedule: pulled at start-up and every timings.image_check_interval_s; never: a local "
+        "image, only checked for being there",
     )
 
     @model_validator(mode="after")

@@ -130,6 +130,7 @@ def adopt_container(state: StackState, info: ContainerInfo, store: Store) -> Eng
         ready=True,  # it ran before we did; the health loop judges it, readiness does not roll it back
         adopted=True,
         idle_since=state.clock.monotonic(),
+        image_id=info.image_id,
     )
     state.engines[engine.container_id] = engine
     store.save_engine(engine)

@@ -27,6 +27,7 @@ from supervisor.metrics import Metrics
 from supervisor.runtime.base import (
     ContainerSpec,
     DaemonUnreachable,
+    ImageMissing,
     PortUnavailable,
     PublishedPort,
     Runtime,
@@ -169,6 +170,21 @@ class Provisioner:
                 can_retry=True,
                 should_wait=True,
             ) from None
+        except ImageMissing as error:
+            # The daemon lacks the image: pulled on the supervisor's schedule, never here (a pull can
+            # outlast any proxy's timeout). Provisioning is refused until then; the breaker is untouched.
+            state.pool.release(slot)
+            state.pending -= 1
+            state.image.missing = str(error)
+            self._metrics.provision_attempts.labels(result="image_missing").inc()
+            log.error("%s", error)
+            raise ProvisioningBlocked(
+                BlockCode.image_missing,
+                f"{error}; it is pulled on the supervisor's schedule (or pull it by hand)",
+                max(1, round(state.config.stack.timings.image_check_interval_s)),
+                can_retry=True,
+                should_wait=False,
+            ) from None
         except PortUnavailable as error:
             # Another program holds this host port: the port's fault, not Docker's nor the image's. Skip
             # it for a while and try the next free slot within this same request; the breaker is untouched.
@@ -229,6 +245,7 @@ class Provisioner:
             last_seen=now,
             started_monotonic=state.clock.monotonic(),
             idle_since=state.clock.monotonic(),
+            image_id=info.image_id or state.image.current_id,
         )
         state.pending -= 1
         state.docker_answered()

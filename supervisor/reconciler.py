@@ -19,6 +19,7 @@ from supervisor.core import labels as label
 from supervisor.core import reconcile as rc
 from supervisor.core.capacity import DOCKER_RECHECK_S, ProvisioningBlocked
 from supervisor.core.events import EventType
+from supervisor.core.image import outdated
 from supervisor.core.offer import namespace_lost
 from supervisor.core.ports import PortConflict
 from supervisor.core.records import Engine, serving
@@ -171,8 +172,8 @@ class Reconciler:
                     claimed=engine.claimed_until > now,
                     idle_for=now - engine.idle_since,
                     draining=engine.draining is not None,
-                    drifted=made_from is not None
-                    and made_from != settings_hash(stack, engine.slot, state.network),
+                    drifted=_drifted(made_from, settings_hash(stack, engine.slot, state.network))
+                    or outdated(engine.image_id, state.image.current_id),
                     namespace_lost=lost,
                     withdrawn=state.withdrawal(engine) is not None,
                 )
@@ -369,3 +370,8 @@ class Reconciler:
             self.kick()
         elif event.labels.get(label.ROLE) == label.ENGINE_ROLE:
             self.kick()  # a container we do not hold: an orphan to adopt or remove, or our own creation
+
+
+def _drifted(made_from: str | None, would_make: str) -> bool:
+    """Created from a spec other than what the settings make now (unlabelled engines are not judged)."""
+    return made_from is not None and made_from != would_make

@@ -17,6 +17,7 @@ from supervisor.core.clock import Clock, SystemClock
 from supervisor.core.events import EventType
 from supervisor.lease import Lease
 from supervisor.loops.health import HealthLoop
+from supervisor.loops.image import ImageLoop
 from supervisor.loops.readiness import Readiness
 from supervisor.loops.stream_check import StreamCheckLoop
 from supervisor.loops.ticker import run_every
@@ -56,6 +57,7 @@ class Supervisor:
         self.reconciler = Reconciler(
             self.state, runtime, self.store, self.provisioner, on_vpn_event=self.check_vpns_soon
         )
+        self.image = ImageLoop(self.state, runtime, self.provisioner, self.reconciler.kick)
         self.vpn = VpnLoop(self.state, runtime, self.probes, self.provisioner, self.reconciler.kick)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -66,6 +68,7 @@ class Supervisor:
         await self.lease.acquire()  # before anything is touched: a second supervisor refuses here
         await find_project(self.state, self.runtime)
         await find_vpns(self.state, self.runtime)
+        await self.image.tick(pull=False)  # a quick check before any engine is made or judged
         await adopt_engines(self.state, self.runtime, self.store)
         self.streams.restore()
         await self.vpn.tick()
@@ -80,12 +83,21 @@ class Supervisor:
             ("health", timings.health_check_interval_s, self.health.tick),
             ("vpn", timings.vpn_check_interval_s, self.vpn.tick),
             ("stream_check", timings.health_check_interval_s, self.stream_check.tick),
+            ("image", timings.image_check_interval_s, self.image.tick),
             ("database", DATABASE_CHECK_S, self.check_database),
         ]
         for name, interval, tick in schedule:
             self._tasks.append(asyncio.create_task(run_every(name, interval, self.clock, tick), name=name))
         self._tasks.append(asyncio.create_task(self.reconciler.watch(), name="docker-events"))
         self._tasks.append(asyncio.create_task(self._reconcile_forever(), name="reconciler"))
+        self._tasks.append(asyncio.create_task(self._pull_now(), name="image-pull"))
+
+    async def _pull_now(self) -> None:
+        """The first pull, in the background: a slow registry must not hold the start-up."""
+        try:
+            await self.image.tick()
+        except Exception:
+            log.exception("image pull failed; the image loop retries")
 
     async def _reconcile_forever(self) -> None:
         await self.reconciler.run()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
@@ -90,6 +90,9 @@ class EngineSettings(Frozen):
     # Variables a provision request may set on the engine (none by default: a request's env could break
     # the image, e.g. PATH, and so every later start; the profile lists what its proxies may set).
     allowed_env: tuple[str, ...] = ()
+    # "schedule": pulled at start-up (in the background) and every timings.image_check_interval_s;
+    # "never": an image built or loaded locally, only checked for being there.
+    image_pull: Literal["schedule", "never"] = "schedule"
 
 
 class EnginePorts(Frozen):
@@ -134,6 +137,7 @@ class TimingSettings(Frozen):
     vpn_restart_timeout_s: float = Field(default=60, gt=0)  # a gluetun down this long is restarted
     vpn_stabilization_s: float = Field(default=30, ge=0)  # a VPN back up this long takes new engines first
     engine_restart_window_s: float = Field(default=2, ge=0)  # a stopped engine not back by then: replaced
+    image_check_interval_s: float = Field(default=21600, gt=0)  # the engine image is pulled this often
     circuit_breaker_failure_threshold: int = Field(default=5, ge=1)
     circuit_breaker_recovery_timeout_s: float = Field(default=300, gt=0)
 

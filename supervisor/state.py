@@ -13,6 +13,7 @@ from supervisor.core.breaker import CircuitBreaker
 from supervisor.core.capacity import ProvisionInputs, VpnView, docker_paused, freeing_eta
 from supervisor.core.clock import Clock
 from supervisor.core.health import HealthStatus
+from supervisor.core.image import ImageState
 from supervisor.core.offer import Withdrawn, namespace_lost, withdrawal
 from supervisor.core.ports import PortPool, VpnKey
 from supervisor.core.records import Engine, serving
@@ -71,6 +72,7 @@ class StackState:
     docker_unreachable_since: float | None = None  # when the daemon first failed to answer; None: it answers
     docker_failed_at: float | None = None  # the latest call it failed to answer
     docker_failure: str | None = None
+    image: ImageState = field(default_factory=ImageState)  # the engine image: current id, or missing
 
     def docker_answered(self) -> None:
         self.docker_unreachable_since = self.docker_failed_at = self.docker_failure = None
@@ -169,6 +171,8 @@ class StackState:
             breaker_eta_seconds=self.breaker.recovery_eta_seconds(),
             vpn_retry_seconds=max(1, round(timings.vpn_check_interval_s)),
             docker_unreachable=docker_paused(self.docker_unreachable_since, self.docker_failed_at, now),
+            image_missing=self.image.missing,
+            image_retry_seconds=max(1, round(timings.image_check_interval_s)),
             capacity_retry_seconds=freeing_eta(
                 [now - e.idle_since for e in self.engines.values() if not serving(e)],
                 self.removing,

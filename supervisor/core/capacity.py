@@ -15,6 +15,7 @@ class BlockCode(StrEnum):
     vpn_disconnected = "vpn_disconnected"
     circuit_breaker = "circuit_breaker"
     docker_unreachable = "docker_unreachable"
+    image_missing = "image_missing"  # the engine image is not on the daemon (pulled on a schedule)
     engine_starting = "engine_starting"  # acquire: the engine for this key is not ready within timeout_s
 
 
@@ -74,6 +75,8 @@ class ProvisionInputs:
     capacity_retry_seconds: int | None
     # The Docker daemon did not answer lately (see docker_paused): nothing can be created meanwhile.
     docker_unreachable: bool = False
+    image_missing: str | None = None  # why: the engine image is not on the daemon
+    image_retry_seconds: int = 60  # until the next pull
 
 
 def choose_vpn(inputs: ProvisionInputs) -> VpnKey:
@@ -89,6 +92,14 @@ def choose_vpn(inputs: ProvisionInputs) -> VpnKey:
             DOCKER_RECHECK_S,
             can_retry=True,
             should_wait=True,
+        )
+    if inputs.image_missing is not None:
+        raise ProvisioningBlocked(
+            BlockCode.image_missing,
+            f"{inputs.image_missing}; it is pulled again within recovery_eta_seconds (or pull it by hand)",
+            inputs.image_retry_seconds,
+            can_retry=True,
+            should_wait=False,  # a proxy should not hold its client for a pull that may never work
         )
     if inputs.breaker_open:
         raise ProvisioningBlocked(

@@ -27,6 +27,7 @@ class EventType(StrEnum):
     stream_ended = "stream_ended"
     stream_stale = "stream_stale"  # its engine no longer knows the session: ended with reason stale
     forwarded_port_changed = "forwarded_port_changed"
+    image_updated = "image_updated"  # a pull brought a new engine image id: older engines drain
     database_rewritten = "database_rewritten"  # its file was deleted or replaced; written again from memory
 
 

@@ -35,6 +35,7 @@ class Engine:
     draining: str | None = None  # why it takes no new viewers and leaves once idle (None: it is not)
     adopted: bool = False  # found running rather than created by this supervisor
     claimed_until: float = 0.0  # handed to a provision request: not handed out again before this
+    image_id: str | None = None  # the image it runs (another id than the current one: replaced when idle)
     live_sessions: int | None = None  # sessions the engine itself reports (None: unknown)
 
     @property

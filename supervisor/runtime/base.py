@@ -1,6 +1,6 @@
 """The Runtime protocol and the plain types it speaks (never docker SDK objects).
 
-Nine methods are all the supervisor needs from a container runtime, so a fake runs the whole service in
+Eleven methods are all the supervisor needs from a container runtime, so a fake runs the whole service in
 tests and a real daemon is needed only to prove the Docker adapter.
 """
 
@@ -24,6 +24,11 @@ class DaemonUnreachable(RuntimeFailure):
 class PortUnavailable(RuntimeFailure):
     """The container could not start because its published host port is held by something else: a fault
     of that port, not of Docker or the image, so it quarantines the port instead of opening the breaker."""
+
+
+class ImageMissing(RuntimeFailure):
+    """The engine image is not on the daemon: provisioning cannot work until it is pulled (the supervisor
+    pulls at start-up and on its schedule, never inside a provision request)."""
 
 
 # How Docker words a host port it cannot bind (its port allocator, or the kernel's bind).
@@ -62,6 +67,7 @@ class ContainerInfo:
     networks: tuple[str, ...] = ()
     started_at: str | None = None  # when it last started (inspect only); a restart changes it
     never_started: bool = False  # created but never started: the debris of an interrupted provision
+    image_id: str | None = None  # the id of the image it runs (a newer pull of its tag has another)
 
     @property
     def ip_address(self) -> str | None:
@@ -107,6 +113,14 @@ class Runtime(Protocol):
 
     async def restart(self, container_id: str) -> None:
         """Restart a container (a gluetun down past its restart timeout)."""
+        ...
+
+    async def image_id(self, image: str) -> str | None:
+        """The id of the local image this reference names, or None when it is not on the daemon."""
+        ...
+
+    async def pull(self, image: str) -> None:
+        """Pull the image from its registry (RuntimeFailure when that fails)."""
         ...
 
     async def claim_volume(self, name: str, labels: dict[str, str]) -> dict[str, str]:

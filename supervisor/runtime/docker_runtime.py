@@ -30,6 +30,7 @@ from supervisor.runtime.base import (
     ContainerInfo,
     ContainerSpec,
     DaemonUnreachable,
+    ImageMissing,
     PortUnavailable,
     RuntimeFailure,
     port_unavailable,
@@ -98,11 +99,11 @@ class DockerRuntime:
             "networking_config": networking,
         }
         try:
-            try:
-                created = self._api.create_container(spec.image, **arguments)
-            except ImageNotFound:
-                self._api.pull(spec.image)
-                created = self._api.create_container(spec.image, **arguments)
+            created = self._api.create_container(spec.image, **arguments)
+        except ImageNotFound:  # never pulled here: a pull can outlast any proxy's timeout
+            raise ImageMissing(
+                f"cannot create {spec.name}: image {spec.image} is not on the daemon"
+            ) from None
         except DOCKER_ERRORS as error:
             raise _failure(error)(f"cannot create {spec.name} from {spec.image}: {error}") from None
         container_id: str = created["Id"]
@@ -144,7 +145,10 @@ class DockerRuntime:
         )
         state = attrs["State"]
         return replace(
-            info, started_at=state.get("StartedAt"), never_started=state.get("Status") == "created"
+            info,
+            started_at=state.get("StartedAt"),
+            never_started=state.get("Status") == "created",
+            image_id=attrs.get("Image"),
         )
 
     async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
@@ -160,9 +164,22 @@ class DockerRuntime:
                     row.get("NetworkSettings", {}).get("Networks"),
                 ),
                 never_started=row.get("State") == "created",
+                image_id=row.get("ImageID"),
             )
             for row in rows
         ]
+
+    async def image_id(self, image: str) -> str | None:
+        return await self._call(f"inspect image {image}", self._image_id, image)
+
+    def _image_id(self, image: str) -> str | None:
+        try:
+            return str(self._api.inspect_image(image)["Id"])  # type: ignore[no-untyped-call]
+        except (ImageNotFound, NotFound):
+            return None
+
+    async def pull(self, image: str) -> None:
+        await self._call(f"pull {image}", self._api.pull, image)
 
     async def restart(self, container_id: str) -> None:
         await self._call(

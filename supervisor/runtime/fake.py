@@ -13,6 +13,7 @@ from supervisor.runtime.base import (
     ContainerInfo,
     ContainerSpec,
     DaemonUnreachable,
+    ImageMissing,
     PortUnavailable,
     RuntimeFailure,
 )
@@ -30,6 +31,11 @@ class FakeRuntime:
         self.foreign_listeners: set[int] = set()  # host ports some other program holds
         self.daemon_down = False  # every call fails as a daemon that does not answer
         self.volumes: dict[str, dict[str, str]] = {}  # name -> labels
+        self.images: dict[str, str] = {}  # reference -> id; a reference not here is pulled on demand
+        self.missing_images: set[str] = set()  # not on the daemon (a pull fills them in, unless offline)
+        self.registry: dict[str, str] = {}  # reference -> the id a pull brings (a newer image)
+        self.pull_fails = False  # the registry cannot be reached
+        self.pulls: list[str] = []
         self.restarts: list[str] = []  # ids restarted through the Runtime (a gluetun past its timeout)
         self._ids = itertools.count(1)
         self._watchers: list[asyncio.Queue[ContainerEvent | None]] = []
@@ -108,6 +114,25 @@ class FakeRuntime:
         self.restarts.append(found)
         self.restart_behind(found)
 
+    def _local_image(self, image: str) -> str | None:
+        if image in self.missing_images:
+            return None
+        return self.images.setdefault(image, f"sha256:{abs(hash(image)):064x}"[:71])
+
+    async def image_id(self, image: str) -> str | None:
+        self._answer()
+        return self._local_image(image)
+
+    async def pull(self, image: str) -> None:
+        self._answer()
+        await asyncio.sleep(0)
+        self.pulls.append(image)
+        if self.pull_fails:
+            raise RuntimeFailure(f"cannot pull {image}: the registry does not answer")
+        self.missing_images.discard(image)
+        if image in self.registry:
+            self.images[image] = self.registry[image]
+
     async def claim_volume(self, name: str, labels: dict[str, str]) -> dict[str, str]:
         self._answer()
         await asyncio.sleep(0)
@@ -142,6 +167,9 @@ class FakeRuntime:
             if self.fail_next_creates > 0:
                 self.fail_next_creates -= 1
                 raise RuntimeFailure(f"cannot start {spec.name}: injected failure")
+            image_id = self._local_image(spec.image)
+            if image_id is None:
+                raise ImageMissing(f"cannot create {spec.name}: image {spec.image} is not on the daemon")
             held = [p.host_port for p in spec.published if p.host_port in self.foreign_listeners]
             if held:
                 raise PortUnavailable(
@@ -150,7 +178,7 @@ class FakeRuntime:
             if any(info.name == spec.name for info in self.containers.values()):
                 raise RuntimeFailure(f"cannot start {spec.name}: the name is already in use")
             container_id = f"{next(self._ids):064x}"
-            info = ContainerInfo(container_id, spec.name, True, dict(spec.labels))
+            info = ContainerInfo(container_id, spec.name, True, dict(spec.labels), image_id=image_id)
             self.containers[container_id] = info
             self.specs[container_id] = spec
             self.emit(container_id, ContainerAction.create)

@@ -76,7 +76,7 @@ def stack_settings(
         "stack": stack,
         "mode": mode,
         # The stand-in engine takes its faults from STANDIN_FAULT, which tests set per provision.
-        "engine": {"variant": "krinkuto11", "allowed_env": ["STANDIN_FAULT"]},
+        "engine": {"variant": "krinkuto11", "allowed_env": ["STANDIN_FAULT"], "image_pull": "never"},
         "replicas": {"min": 0, "min_free": 0, "max": max_replicas, **(replicas or {})},
         "timings": {"startup_timeout_s": startup_timeout_s, "vpn_check_interval_s": 1, **(timings or {})},
         "ports": {

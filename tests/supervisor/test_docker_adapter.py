@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from docker.errors import APIError, ImageNotFound
 
-from supervisor.runtime.base import ContainerSpec, PublishedPort, RuntimeFailure
+from supervisor.runtime.base import ContainerSpec, ImageMissing, PublishedPort, RuntimeFailure
 from supervisor.runtime.docker_runtime import DockerRuntime
 
 pytestmark = pytest.mark.anyio
@@ -102,11 +102,15 @@ async def test_a_vpn_engine_joins_the_gluetun_namespace_without_ports(adapter: A
     assert create["networking_config"] is None and create["ports"] is None
 
 
-async def test_a_missing_image_is_pulled_and_a_failed_start_leaves_nothing(adapter: Any) -> None:
+async def test_a_missing_image_is_never_pulled_inside_a_provision_and_a_failed_start_leaves_nothing(
+    adapter: Any,
+) -> None:
     runtime, api = adapter
     api.missing_image = True
-    await runtime.create_and_start(ContainerSpec("e", "img", {}, {}))
-    assert [call[0] for call in api.calls] == ["pull", "create", "start"]
+    with pytest.raises(ImageMissing, match="image img is not on the daemon"):
+        await runtime.create_and_start(ContainerSpec("e", "img", {}, {}))
+    assert "pull" not in [call[0] for call in api.calls]  # a pull can outlast any proxy's timeout
+    api.missing_image = False
     api.calls.clear()
     api.fail_start = True
     with pytest.raises(RuntimeFailure, match=r"cannot start e: .*already allocated"):
