@@ -13,15 +13,16 @@ from typing import Any
 
 from litestar import Litestar, Request
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
 from supervisor.api.acquire import AcquireController
+from supervisor.api.allow import allow_middleware
 from supervisor.api.deps import DEPENDENCIES
 from supervisor.api.engines import EngineController
 from supervisor.api.errors import EXCEPTION_HANDLERS
 from supervisor.api.events import EventController
+from supervisor.api.openapi import openapi_config
 from supervisor.api.operator import OperatorController
+from supervisor.api.request_body import MAX_BODY_BYTES, BoundedRequest
 from supervisor.api.status import StatusController
 from supervisor.api.streams import StreamController
 from supervisor.api.timing import timing_middleware
@@ -79,19 +80,10 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         state=State({"supervisor": supervisor}),
-        middleware=[timing_middleware(supervisor.metrics)],
-        openapi_config=OpenAPIConfig(
-            title="ace-supervisor",
-            version="1.0.0",
-            description="Provisions AceStream engines on demand; the API acestream proxies use.",
-            path="/schema",
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer"),
-                    "apiKey": SecurityScheme(type="apiKey", name="X-API-KEY", security_scheme_in="header"),
-                }
-            ),
-        ),
+        middleware=[timing_middleware(supervisor.metrics), allow_middleware],
+        openapi_config=openapi_config(config),
+        request_class=BoundedRequest,
+        request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,
         debug=False,
     )

@@ -15,6 +15,7 @@ import urllib.request
 
 import click
 
+from supervisor import log_format
 from supervisor.settings import (
     ConfigError,
     listen_host,
@@ -43,9 +44,7 @@ def serve() -> None:
         config = load_config()
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    logging.basicConfig(
-        level=config.env.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    log_format.configure(config.env.log_level)  # one line per record: what clients sent is escaped
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe would drown the log
     try:
         app = create_app(config)

@@ -9,8 +9,9 @@ from litestar import Controller, post
 from litestar.params import JSONBody
 
 from supervisor.acquire import DEFAULT_TIMEOUT_S
-from supervisor.api.auth import require_api_key
+from supervisor.api.auth import API_KEY, require_api_key
 from supervisor.api.deps import SupervisorDependency
+from supervisor.api.errors import documented
 
 
 class AcquireBody(msgspec.Struct, forbid_unknown_fields=False):
@@ -36,7 +37,13 @@ class AcquireOut(msgspec.Struct):
 class AcquireController(Controller):
     tags = ("engines",)
 
-    @post("/engines/acquire", status_code=200, guards=[require_api_key])
+    @post(
+        "/engines/acquire",
+        status_code=200,
+        guards=[require_api_key],
+        security=API_KEY,
+        responses=documented(400, 401, 403, 413, 503),
+    )
     async def acquire(self, supervisor: SupervisorDependency, data: JSONBody[AcquireBody]) -> AcquireOut:
         """The engine a stream of this key should use: the one already serving the key while it has
         room, else the free engine with the most spare capacity, else a new one, answered once ready.

@@ -11,8 +11,17 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import SecurityRequirement, SecurityScheme
 
 Connection = ASGIConnection[BaseRouteHandler, object, object, State]
+
+# The two ways to present the key, as the OpenAPI document names them.
+SECURITY_SCHEMES = {
+    "bearer": SecurityScheme(type="http", scheme="bearer"),
+    "apiKey": SecurityScheme(type="apiKey", name="X-API-KEY", security_scheme_in="header"),
+}
+# What a keyed route declares beside its guard (`guards=[require_api_key], security=API_KEY`): either one.
+API_KEY: list[SecurityRequirement] = [{scheme: []} for scheme in SECURITY_SCHEMES]
 
 
 def presented_key(connection: Connection) -> str | None:

@@ -7,8 +7,9 @@ from typing import Literal
 from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from supervisor.api.auth import require_api_key
+from supervisor.api.auth import API_KEY, require_api_key
 from supervisor.api.deps import SupervisorDependency
+from supervisor.api.errors import documented
 from supervisor.api.schemas import (
     EngineDetail,
     EngineOut,
@@ -26,7 +27,13 @@ from supervisor.provisioning import ProvisionRequest
 class EngineController(Controller):
     tags = ("engines",)
 
-    @post("/provision/acestream", status_code=200, guards=[require_api_key])
+    @post(
+        "/provision/acestream",
+        status_code=200,
+        guards=[require_api_key],
+        security=API_KEY,
+        responses=documented(400, 401, 403, 409, 413, 503),
+    )
     async def provision(
         self,
         supervisor: SupervisorDependency,
@@ -51,7 +58,7 @@ class EngineController(Controller):
             container_https_port=engine.slot.https,
         )
 
-    @get("/engines")
+    @get("/engines", responses=documented(400))
     async def list_engines(
         self, supervisor: SupervisorDependency, all: FromQuery[bool] = False
     ) -> list[EngineOut]:
@@ -62,7 +69,7 @@ class EngineController(Controller):
         listed = [engine_out(state, engine) for engine in state.engines.values()]
         return listed if all else [engine for engine in listed if engine.withdrawn is None]
 
-    @get("/engines/{engine_id:str}")
+    @get("/engines/{engine_id:str}", responses=documented(400, 404))
     async def show_engine(self, supervisor: SupervisorDependency, engine_id: FromPath[str]) -> EngineDetail:
         engine = supervisor.state.find_engine(engine_id)
         if engine is None:
@@ -71,7 +78,11 @@ class EngineController(Controller):
         return EngineDetail(engine_out(supervisor.state, engine), [stream_out(stream) for stream in streams])
 
     @delete(
-        ["/engines/{engine_id:str}", "/containers/{engine_id:str}"], status_code=200, guards=[require_api_key]
+        ["/engines/{engine_id:str}", "/containers/{engine_id:str}"],
+        status_code=200,
+        guards=[require_api_key],
+        security=API_KEY,
+        responses=documented(400, 401, 403, 404, 503),
     )
     async def delete_engine(self, supervisor: SupervisorDependency, engine_id: FromPath[str]) -> Removed:
         """Stop and remove an engine and free its port; its streams end (`/containers/{id}` is an alias)."""

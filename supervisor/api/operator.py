@@ -9,8 +9,9 @@ from typing import Literal
 import msgspec
 from litestar import Controller, get, post
 
-from supervisor.api.auth import require_api_key
+from supervisor.api.auth import API_KEY, require_api_key
 from supervisor.api.deps import SupervisorDependency
+from supervisor.api.errors import documented
 from supervisor.core.breaker import BreakerState
 from supervisor.core.events import EventType
 from supervisor.core.health import HealthStatus
@@ -108,7 +109,7 @@ class OperatorController(Controller):
             vpns=vpns,
         )
 
-    @get("/vpn/publicip")
+    @get("/vpn/publicip", responses=documented(404))
     async def public_ip(self, supervisor: SupervisorDependency) -> PublicIpOut:
         """The public address of the first connected VPN, from gluetun's /v1/publicip/ip at the last
         check (cached between checks); 404 in standalone mode or while no VPN reports one."""
@@ -145,7 +146,13 @@ class OperatorController(Controller):
             docker_failure=state.docker_failure,
         )
 
-    @post("/health/circuit-breaker/reset", status_code=200, guards=[require_api_key])
+    @post(
+        "/health/circuit-breaker/reset",
+        status_code=200,
+        guards=[require_api_key],
+        security=API_KEY,
+        responses=documented(401, 403),
+    )
     async def reset_breaker(self, supervisor: SupervisorDependency) -> BreakerOut:
         """Close the breaker now (after fixing the image, say): provisioning resumes at once."""
         breaker = supervisor.state.breaker

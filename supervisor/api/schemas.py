@@ -8,21 +8,87 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+from litestar.params import Parameter
 
+from supervisor.core import labels as label
 from supervisor.core.health import HealthStatus
 from supervisor.core.offer import Withdrawn
 from supervisor.core.reconcile import Phase, engine_phase
 from supervisor.core.records import Engine, Stream
 from supervisor.core.stream_check import StatSample
+from supervisor.errors import InvalidInput
 from supervisor.state import StackState
+
+# What one provision may add to its engine. Docker keeps every label and variable, and /engines lists every
+# label of every engine: each map holds at most MAX_ENTRIES keys of at most MAX_KEY characters, each value
+# at most MAX_VALUE (a 400 names the map and the limit). The checks beyond lengths (a label the supervisor
+# sets, a NUL, a variable the stack does not allow) are the provisioner's; the schema states them too.
+MAX_ENTRIES = 64
+MAX_KEY = 128
+MAX_VALUE = 1024
+NO_NUL = "^[^\\x00]*$"
+
+
+def _map_schema(names: dict[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of a bounded map whose keys follow `names`, for its `extra_json_schema`."""
+    return {
+        "extra": {
+            "maxProperties": MAX_ENTRIES,
+            "propertyNames": {"maxLength": MAX_KEY, **names},
+            "additionalProperties": {"type": "string", "maxLength": MAX_VALUE, "pattern": NO_NUL},
+        }
+    }
+
+
+Key = Annotated[str, msgspec.Meta(max_length=MAX_KEY)]
+Value = Annotated[str, msgspec.Meta(max_length=MAX_VALUE)]
+# A label key holds something besides white space and no NUL, and is not under a prefix the supervisor owns.
+Labels = Annotated[
+    dict[Key, Value],
+    msgspec.Meta(
+        max_length=MAX_ENTRIES,
+        extra_json_schema=_map_schema(
+            {
+                "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$",
+                "not": {"pattern": f"^({label.PREFIX}|com\\.docker)\\."},
+            }
+        ),
+    ),
+]
+# The variables a request may set are the stack's (engine.allowed_env): the served schema names them.
+Environment = Annotated[
+    dict[Key, Value], msgspec.Meta(max_length=MAX_ENTRIES, extra_json_schema=_map_schema({}))
+]
+
+
+# A time in a query (`since`): RFC 3339 with its offset, read by `query_time`. Litestar's own reading of a
+# datetime parameter would also take a bare number (as a Unix time), which the schema does not allow.
+QueryTime = Annotated[
+    str | None,
+    Parameter(
+        schema_extra={"format": "date-time"}, description="an RFC 3339 time with its offset; strictly after"
+    ),
+]
+_AWARE = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+def query_time(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return msgspec.convert(value, _AWARE)
+    except msgspec.ValidationError:
+        raise InvalidInput(
+            name, f"{value!r} is not an RFC 3339 time with its offset, like 2026-12-04T10:00:00Z"
+        ) from None
 
 
 class ProvisionBody(msgspec.Struct, forbid_unknown_fields=False):
-    labels: dict[str, str] = {}
-    env: dict[str, str] = {}
+    labels: Labels = {}
+    env: Environment = {}
     host_port: int | None = None
 
 
@@ -81,7 +147,7 @@ class EngineDetail(msgspec.Struct):
 
 class EngineAddress(msgspec.Struct):
     host: str
-    port: int
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 
 class StreamKey(msgspec.Struct):
@@ -93,7 +159,7 @@ class Session(msgspec.Struct):
     playback_session_id: str
     stat_url: str = ""
     command_url: str = ""
-    is_live: bool | int = False
+    is_live: bool | Literal[0, 1] = False  # acexy sends 1
 
 
 class StreamLabels(msgspec.Struct):

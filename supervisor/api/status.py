@@ -6,8 +6,9 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from supervisor.api.auth import require_api_key
+from supervisor.api.auth import API_KEY, require_api_key
 from supervisor.api.deps import SupervisorDependency
+from supervisor.api.errors import documented
 from supervisor.api.schemas import Scaled
 from supervisor.api.status_view import OrchestratorStatus, orchestrator_status
 from supervisor.errors import InvalidInput
@@ -35,7 +36,13 @@ class StatusController(Controller):
         body = supervisor.metrics.render(engines, state.active_streams(), pool, state.streams_over_limit())
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    @post("/scale/{n:int}", status_code=200, guards=[require_api_key])
+    @post(
+        "/scale/{n:int}",
+        status_code=200,
+        guards=[require_api_key],
+        security=API_KEY,
+        responses=documented(400, 401, 403, 404),  # 404: an n that is not an integer names no route
+    )
     async def scale(self, supervisor: SupervisorDependency, n: FromPath[int]) -> Scaled:
         """Set the desired engine count (within min and max); autoscale converges on it in the background."""
         replicas = supervisor.config.stack.replicas

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
-from supervisor.api.auth import require_api_key
+from supervisor.api.auth import API_KEY, require_api_key
 from supervisor.api.deps import SupervisorDependency
+from supervisor.api.errors import documented
 from supervisor.api.schemas import (
+    QueryTime,
     StatOut,
     StreamEndedBody,
     StreamOut,
     StreamStartedBody,
     StreamStopped,
+    query_time,
     stat_out,
     stream_out,
 )
@@ -32,7 +34,13 @@ Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="at most this m
 class StreamController(Controller):
     tags = ("streams",)
 
-    @post("/events/stream_started", status_code=200, guards=[require_api_key])
+    @post(
+        "/events/stream_started",
+        status_code=200,
+        guards=[require_api_key],
+        security=API_KEY,
+        responses=documented(400, 401, 403, 404, 413),
+    )
     async def stream_started(
         self, supervisor: SupervisorDependency, data: JSONBody[StreamStartedBody]
     ) -> StreamOut:
@@ -53,7 +61,13 @@ class StreamController(Controller):
         )
         return stream_out(stream)
 
-    @post("/events/stream_ended", status_code=200, guards=[require_api_key])
+    @post(
+        "/events/stream_ended",
+        status_code=200,
+        guards=[require_api_key],
+        security=API_KEY,
+        responses=documented(400, 401, 403, 404, 413),
+    )
     async def stream_ended(
         self, supervisor: SupervisorDependency, data: JSONBody[StreamEndedBody]
     ) -> list[StreamOut]:
@@ -61,14 +75,14 @@ class StreamController(Controller):
         ended = supervisor.streams.end(data.stream_id, data.container_id, data.reason)
         return [stream_out(stream) for stream in ended]
 
-    @get("/streams")
+    @get("/streams", responses=documented(400))
     async def list_streams(
         self,
         supervisor: SupervisorDependency,
         status: FromQuery[Literal["started", "ended"] | None] = None,
         container_id: FromQuery[str | None] = None,
         key: FromQuery[str | None] = None,
-        since: FromQuery[datetime | None] = None,
+        since: FromQuery[QueryTime] = None,
         limit: FromQuery[Limit] = DEFAULT_LIMIT,
     ) -> list[StreamOut]:
         """Streams as a bare array, oldest first: the newest `limit` (default 100, at most 1000) matching
@@ -76,31 +90,43 @@ class StreamController(Controller):
         engine = supervisor.state.find_engine(container_id) if container_id else None
         engine_id = engine.container_id if engine else container_id
         rows = supervisor.store.streams(
-            StreamStatus(status) if status else None, engine_id, key=key, since=since, limit=limit
+            StreamStatus(status) if status else None,
+            engine_id,
+            key=key,
+            since=query_time("since", since),
+            limit=limit,
         )
         return [stream_out(stream) for stream in rows]
 
-    @get("/streams/{stream_id:str}")
+    @get("/streams/{stream_id:str}", responses=documented(400, 404))
     async def show_stream(self, supervisor: SupervisorDependency, stream_id: FromPath[str]) -> StreamOut:
         return stream_out(_stream(supervisor.streams.find(stream_id), stream_id))
 
-    @get("/streams/{stream_id:str}/stats")
+    @get("/streams/{stream_id:str}/stats", responses=documented(400, 404))
     async def stream_stats(
         self,
         supervisor: SupervisorDependency,
         stream_id: FromPath[str],
-        since: FromQuery[datetime | None] = None,
+        since: FromQuery[QueryTime] = None,
     ) -> list[StatOut]:
         """The snapshots the stream check collected from the stream's stat_url (oldest first, the newest
         360 while it is started; none once it ended), those strictly after `since`."""
         _stream(supervisor.streams.find(stream_id), stream_id)
+        after = query_time("since", since)
         samples = supervisor.streams.stat_history(stream_id)
-        return [stat_out(sample) for sample in samples if since is None or sample.at > since]
+        return [stat_out(sample) for sample in samples if after is None or sample.at > after]
 
-    @delete("/streams/{stream_id:str}", status_code=200, guards=[require_api_key])
+    @post(
+        "/streams/{stream_id:str}/stop",
+        status_code=200,
+        guards=[require_api_key],
+        security=API_KEY,
+        responses=documented(400, 401, 403, 404),
+    )
     async def stop_stream(self, supervisor: SupervisorDependency, stream_id: FromPath[str]) -> StreamStopped:
         """Stop a stream: its engine is asked to stop the session (command_url, method=stop), and the
-        stream ends with reason stopped_by_api even when the engine does not answer."""
+        stream ends with reason stopped_by_api even when the engine does not answer. Idempotent; the
+        stream stays in the history (an action, not a DELETE: the stream is still there to read)."""
         stream = _stream(supervisor.streams.find(stream_id), stream_id)
         confirmed = False
         if stream.status is StreamStatus.started:

@@ -22,7 +22,7 @@ class EventType(StrEnum):
     breaker_opened = "breaker_opened"
     breaker_closed = "breaker_closed"
     breaker_reset = "breaker_reset"  # an operator closed it (POST /health/circuit-breaker/reset)
-    stream_stopped = "stream_stopped"  # an operator stopped it (DELETE /streams/{id})
+    stream_stopped = "stream_stopped"  # an operator stopped it (POST /streams/{id}/stop)
     stream_started = "stream_started"
     stream_ended = "stream_ended"
     stream_stale = "stream_stale"  # its engine no longer knows the session: ended with reason stale

@@ -1,5 +1,5 @@
 """Stream statistics and stop on the real bench: the stream check collects a live session's figures from
-the engine stand-in, and DELETE /streams/{id} stops the session on the engine itself."""
+the engine stand-in, and POST /streams/{id}/stop stops the session on the engine itself."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from e2e.test_faults_docker import AUTH, ready_engines
 pytestmark = pytest.mark.docker
 
 
-def test_stats_are_collected_from_the_engine_and_delete_stops_the_session_there(
+def test_stats_are_collected_from_the_engine_and_stop_stops_the_session_there(
     stack_for: Any, docker_client: docker.DockerClient
 ) -> None:
     supervisor = stack_for(
@@ -48,7 +48,7 @@ def test_stats_are_collected_from_the_engine_and_delete_stops_the_session_there(
         assert stats[-1]["downloaded"] > stats[0]["downloaded"]  # the engine's figures move: collected anew
         assert stats[-1]["livepos"]["last"] is not None
 
-        stopped = client.delete(f"/streams/{stream_id}", headers=AUTH).json()
+        stopped = client.post(f"/streams/{stream_id}/stop", headers=AUTH).json()
         assert stopped["engine_confirmed"] is True and stopped["stream"]["end_reason"] == "stopped_by_api"
         gone = httpx.get(session["stat_url"]).json()
         assert gone["response"] is None  # the engine itself no longer knows the session

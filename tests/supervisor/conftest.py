@@ -194,6 +194,11 @@ def add_gluetuns(runtime: FakeRuntime, stack: StackSettings) -> None:
         runtime.add(f"{stack.stack}-{vpn.service}-1", labels, ip=f"172.30.0.{index + 2}", started_at="t1")
 
 
+@pytest.fixture
+def gluetuns_for() -> Callable[[FakeRuntime, StackSettings], None]:
+    return add_gluetuns
+
+
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 

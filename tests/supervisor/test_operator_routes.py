@@ -135,20 +135,24 @@ async def test_stream_detail_and_the_statistics_the_stream_check_collected(
         assert missing.status_code == 404 and "no stream 'nope'" in missing.json()["detail"]
 
 
-async def test_delete_stops_the_session_on_its_engine_and_ends_the_stream(
+async def test_stop_stops_the_session_on_its_engine_and_ends_the_stream(
     open_client: Any, probes: Any, auth: dict[str, str]
 ) -> None:
     async with open_client("standalone") as client:
         engine, stream_id = await start_stream(client, auth)
-        assert (await client.delete(f"/streams/{stream_id}")).status_code == 401
-        stopped = (await client.delete(f"/streams/{stream_id}", headers=auth)).json()
+        assert (await client.post(f"/streams/{stream_id}/stop")).status_code == 401
+        stopped = (await client.post(f"/streams/{stream_id}/stop", headers=auth)).json()
         assert stopped["engine_confirmed"] is True
         assert (stopped["stream"]["status"], stopped["stream"]["end_reason"]) == ("ended", "stopped_by_api")
         # Asked at the address the supervisor reaches the engine on, not the proxy's "localhost".
         (url,) = probes.stop_calls
         assert url.endswith(f":{engine['host_http_port']}/ace/cmd/x/s1")
-        again = (await client.delete(f"/streams/{stream_id}", headers=auth)).json()
+        again = (await client.post(f"/streams/{stream_id}/stop", headers=auth)).json()
         assert again["stream"]["end_reason"] == "stopped_by_api" and len(probes.stop_calls) == 1
+        # An action, not a DELETE: the stopped stream stays in the history, and DELETE is not a method here.
+        assert (await client.get(f"/streams/{stream_id}")).json()["status"] == "ended"
+        refused = await client.delete(f"/streams/{stream_id}", headers=auth)
+        assert refused.status_code == 405 and set(refused.headers["allow"].split(", ")) == {"GET", "OPTIONS"}
 
 
 async def test_a_stream_whose_engine_does_not_answer_the_stop_is_ended_all_the_same(
@@ -157,7 +161,7 @@ async def test_a_stream_whose_engine_does_not_answer_the_stop_is_ended_all_the_s
     async with open_client("standalone") as client:
         engine, stream_id = await start_stream(client, auth)
         probes.silent.add(engine["host_http_port"])
-        stopped = (await client.delete(f"/streams/{stream_id}", headers=auth)).json()
+        stopped = (await client.post(f"/streams/{stream_id}/stop", headers=auth)).json()
         assert stopped["engine_confirmed"] is False and stopped["stream"]["status"] == "ended"
         assert (await client.get("/engines", params={"all": "true"})).json()[0]["streams"] == []
 
