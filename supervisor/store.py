@@ -207,6 +207,11 @@ class Store:
             ),
         )
 
+    def delete_stream(self, stream_id: str) -> None:
+        """Drop a stream's record (DELETE /streams/{id}; its end stays in the event log)."""
+        self._active.pop(stream_id, None)
+        self._db.execute("DELETE FROM streams WHERE id = ?", (stream_id,))
+
     def active_keys(self) -> dict[str, set[str]]:
         """Engine id -> the keys of its started streams, from memory (no query)."""
         keys: dict[str, set[str]] = {}

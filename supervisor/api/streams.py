@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from litestar import Controller, get, post
+from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from supervisor.api.auth import API_KEY, require_api_key
@@ -24,6 +24,7 @@ from supervisor.api.schemas import (
 from supervisor.core.records import KeyType, Stream, StreamStatus
 from supervisor.errors import NotFound
 from supervisor.loops.stream_check import COMMAND_PATH, reachable_url
+from supervisor.service import Supervisor
 from supervisor.streams import StreamStart
 
 DEFAULT_LIMIT = 100  # GET /streams never returns the whole history
@@ -127,13 +128,35 @@ class StreamController(Controller):
         """Stop a stream: its engine is asked to stop the session (command_url, method=stop), and the
         stream ends with reason stopped_by_api even when the engine does not answer. Idempotent; the
         stream stays in the history (an action, not a DELETE: the stream is still there to read)."""
-        stream = _stream(supervisor.streams.find(stream_id), stream_id)
-        confirmed = False
-        if stream.status is StreamStatus.started:
-            url = reachable_url(supervisor.state, stream, stream.command_url, COMMAND_PATH)
-            confirmed = url is not None and await supervisor.probes.stop_stream(url)
-            supervisor.streams.end(stream.id, None, "stopped_by_api")
-        return StreamStopped(stream_out(_stream(supervisor.streams.find(stream_id), stream_id)), confirmed)
+        return await _stop(supervisor, stream_id)
+
+    @delete(
+        "/streams/{stream_id:str}",
+        status_code=200,
+        guards=[require_api_key],
+        security=API_KEY,
+        responses=documented(400, 401, 403, 404),
+    )
+    async def delete_stream(
+        self, supervisor: SupervisorDependency, stream_id: FromPath[str]
+    ) -> StreamStopped:
+        """Stop and delete a stream (the replaced orchestrator's route): the session is stopped on its
+        engine and the stream ends with reason stopped_by_api, as POST /streams/{id}/stop does; then its
+        record is deleted (GET /streams/{id} is a 404; the end stays in GET /events). The answer shows
+        the stream as it ended."""
+        stopped = await _stop(supervisor, stream_id)
+        supervisor.store.delete_stream(stream_id)
+        return stopped
+
+
+async def _stop(supervisor: Supervisor, stream_id: str) -> StreamStopped:
+    stream = _stream(supervisor.streams.find(stream_id), stream_id)
+    confirmed = False
+    if stream.status is StreamStatus.started:
+        url = reachable_url(supervisor.state, stream, stream.command_url, COMMAND_PATH)
+        confirmed = url is not None and await supervisor.probes.stop_stream(url)
+        supervisor.streams.end(stream.id, None, "stopped_by_api")
+    return StreamStopped(stream_out(_stream(supervisor.streams.find(stream_id), stream_id)), confirmed)
 
 
 def _stream(stream: Stream | None, stream_id: str) -> Stream:

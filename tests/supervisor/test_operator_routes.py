@@ -149,10 +149,25 @@ async def test_stop_stops_the_session_on_its_engine_and_ends_the_stream(
         assert url.endswith(f":{engine['host_http_port']}/ace/cmd/x/s1")
         again = (await client.post(f"/streams/{stream_id}/stop", headers=auth)).json()
         assert again["stream"]["end_reason"] == "stopped_by_api" and len(probes.stop_calls) == 1
-        # An action, not a DELETE: the stopped stream stays in the history, and DELETE is not a method here.
+        # The stopped stream stays in the history.
         assert (await client.get(f"/streams/{stream_id}")).json()["status"] == "ended"
-        refused = await client.delete(f"/streams/{stream_id}", headers=auth)
-        assert refused.status_code == 405 and set(refused.headers["allow"].split(", ")) == {"GET", "OPTIONS"}
+
+
+async def test_delete_stops_the_stream_then_deletes_its_record(
+    open_client: Any, probes: Any, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone") as client:
+        engine, stream_id = await start_stream(client, auth)
+        assert (await client.delete(f"/streams/{stream_id}")).status_code == 401
+        stopped = (await client.delete(f"/streams/{stream_id}", headers=auth)).json()
+        assert stopped["engine_confirmed"] is True and stopped["stream"]["end_reason"] == "stopped_by_api"
+        (url,) = probes.stop_calls
+        assert url.endswith(f":{engine['host_http_port']}/ace/cmd/x/s1")
+        assert (await client.get(f"/streams/{stream_id}")).status_code == 404  # deleted
+        ended = (await client.get("/events", params={"type": "stream_ended"})).json()
+        assert any("stopped_by_api" in event["message"] for event in ended)  # the end stays logged
+        assert (await client.get("/engines")).json()[0]["streams"] == []
+        assert (await client.delete(f"/streams/{stream_id}", headers=auth)).status_code == 404
 
 
 async def test_a_stream_whose_engine_does_not_answer_the_stop_is_ended_all_the_same(
