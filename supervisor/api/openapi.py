@@ -47,6 +47,7 @@ LINKS: dict[tuple[str, str], dict[str, tuple[tuple[str, str], dict[str, str], di
         "stream": (_STREAM, {"stream_id": "$response.body#/id"}, None),
         "stats": (("/streams/{stream_id}/stats", "get"), {"stream_id": "$response.body#/id"}, None),
         "stop": (("/streams/{stream_id}/stop", "post"), {"stream_id": "$response.body#/id"}, None),
+        "delete": (("/streams/{stream_id}", "delete"), {"stream_id": "$response.body#/id"}, None),
         "stream_ended": (("/events/stream_ended", "post"), {}, {"stream_id": "$response.body#/id"}),
         "engine": (_ENGINE, {"engine_id": "$response.body#/container_id"}, None),
     },

@@ -24,6 +24,7 @@ KEYED = {
     ("/events/stream_started", "post"),
     ("/events/stream_ended", "post"),
     ("/streams/{stream_id}/stop", "post"),
+    ("/streams/{stream_id}", "delete"),
     ("/scale/{n}", "post"),
     ("/health/circuit-breaker/reset", "post"),
 }
@@ -38,6 +39,7 @@ DOCUMENTED = {
     ("/streams/{stream_id}", "get"): {"404"},
     ("/streams/{stream_id}/stats", "get"): {"404"},
     ("/streams/{stream_id}/stop", "post"): {"404"},
+    ("/streams/{stream_id}", "delete"): {"404"},
     ("/vpn/publicip", "get"): {"404"},
 }
 
@@ -140,6 +142,7 @@ async def test_links_lead_from_a_provision_and_a_started_stream(open_client: Any
     assert provision["stream_started"]["requestBody"]["engine"] == {"port": "$response.body#/host_http_port"}
     started = served[("/events/stream_started", "post")]["responses"]["200"]["links"]
     assert started["stop"]["operationId"] == ids[("/streams/{stream_id}/stop", "post")]
+    assert started["delete"]["operationId"] == ids[("/streams/{stream_id}", "delete")]
     assert started["stream_ended"]["requestBody"] == {"stream_id": "$response.body#/id"}
 
 

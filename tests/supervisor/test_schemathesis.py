@@ -3,9 +3,9 @@
 Every check (`--checks all`: status codes, bodies and headers as documented, valid data accepted and
 invalid data refused, auth enforced, 405 with Allow for other methods, nothing readable after a DELETE)
 and every phase: the schema's examples, its coverage cases, fuzzing, and stateful sequences through the
-schema's links (a provision's engine is read, removed and streamed on; a started stream is read, stopped
-and ended). With the key, without it, and with none configured (every route open); in standalone mode and in
-redundant mode (two VPNs).
+schema's links (a provision's engine is read, removed and streamed on; a started stream is read, stopped,
+ended and deleted). With the key, without it, and with none configured (every route open); in standalone
+mode and in redundant mode (two VPNs).
 
 The only 5xx allowed is the documented 503 refusal (`{"detail": {"error": "provisioning_blocked", ...}}`):
 the fake runtime never fails, so any other is a bug. The run is derandomized with a fixed seed and no
