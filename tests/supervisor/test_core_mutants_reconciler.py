@@ -227,12 +227,16 @@ async def test_a_creation_in_flight_counts_towards_the_desired_engines(
     async with open_client("standalone") as client:
         supervisor = client.app.state.supervisor
         runtime.create_delay = asyncio.Event()
-        creation = asyncio.ensure_future(supervisor.provisioner.provision(ProvisionRequest()))
-        supervisor.state.scale_target = 1
-        await supervisor.reconciler.tick()  # one engine wanted, one on its way: nothing more
-        runtime.create_delay.set()
+        try:
+            creation = asyncio.ensure_future(supervisor.provisioner.provision(ProvisionRequest()))
+            supervisor.state.scale_target = 1
+            passing = asyncio.create_task(supervisor.reconciler.tick())
+            await settle()
+            assert runtime.in_flight == 1  # one engine wanted, one on its way: the pass starts none
+        finally:
+            runtime.create_delay.set()
         await creation
-        await settle()
+        await passing
         assert len(supervisor.state.engines) == 1
 
 
@@ -445,7 +449,8 @@ async def test_a_removal_in_flight_still_counts_against_max(
         real_remove = runtime.stop_and_remove
 
         async def slow_remove(container_id: str) -> None:
-            await gate.wait()
+            if container_id == first:  # only this removal is held
+                await gate.wait()
             await real_remove(container_id)
 
         monkeypatch.setattr(runtime, "stop_and_remove", slow_remove)
