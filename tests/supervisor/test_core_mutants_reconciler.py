@@ -12,6 +12,7 @@ import pytest
 from acexy_events import started_event
 
 from supervisor.core import labels as label
+from supervisor.core.offer import CLAIM_S
 from supervisor.core.reconcile import ORPHAN_SETTLE_S
 from supervisor.provisioning import ProvisionRequest
 from supervisor.reconciler import Reconciler
@@ -475,3 +476,16 @@ async def test_a_pass_returns_once_the_engines_it_could_start_run(open_client: A
         supervisor.state.scale_target = 3  # one more than there are ports
         await supervisor.reconciler.tick()
         assert len(supervisor.state.engines) == 2 and supervisor.state.pending == 0
+
+
+async def test_an_engine_handed_to_a_client_is_not_removed_as_idle_before_its_claim_ends(
+    open_client: Any, runtime: FakeRuntime, clock: Any, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone", timings={"engine_grace_period_s": 0}) as client:
+        supervisor = client.app.state.supervisor
+        made = (await client.post("/provision/acestream", headers=auth)).json()["container_id"]
+        await supervisor.reconciler.tick()
+        assert made in runtime.containers  # its client's stream is on its way
+        clock.advance(CLAIM_S)
+        await supervisor.reconciler.tick()
+        assert made not in runtime.containers  # the claim ended with no stream: idle, beyond min
