@@ -65,9 +65,11 @@ bench-up:
 bench-down:
     scripts/test-dockerd stop
 
+# `just bench-provision --latency-only`: only the answers from memory (no Docker), with the req/s of each
+# read route as a share of /health's.
 [doc("Provisioning via the supervisor vs raw Docker (20 engines), and status/engines latency with 500 in state.")]
-bench-provision:
-    {{bin}}/python scripts/bench_provision.py
+bench-provision *args:
+    {{bin}}/python scripts/bench_provision.py {{args}}
 
 # On the real-Docker bench (as root): warm and cold acquires next to GET /engines and a raw engine start,
 # and one stream-check pass over 200 streams next to one stat_url call.

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from supervisor.core.breaker import CircuitBreaker
 from supervisor.core.capacity import ProvisionInputs, VpnView, docker_paused, freeing_eta
+from supervisor.core.changes import Counted, CountedDict, changes
 from supervisor.core.clock import Clock
 from supervisor.core.health import HealthStatus
 from supervisor.core.image import ImageState
@@ -22,7 +23,7 @@ from supervisor.settings import Config
 
 
 @dataclass
-class VpnState:
+class VpnState(Counted):  # every change counts, for the read answers (core/changes.py)
     service: VpnKey
     port_forwarding: bool = False
     container_id: str | None = None
@@ -55,13 +56,13 @@ class VpnState:
 
 
 @dataclass
-class StackState:
+class StackState(Counted):  # every change counts, for the read answers (core/changes.py)
     config: Config
     clock: Clock
     pool: PortPool
     breaker: CircuitBreaker
     vpns: dict[VpnKey, VpnState]
-    engines: dict[str, Engine] = field(default_factory=dict)
+    engines: dict[str, Engine] = field(default_factory=CountedDict)
     pending: int = 0  # provisions reserved but not yet running
     removing: int = 0  # engines out of the list whose Docker removal is in flight (they still run)
     scale_target: int | None = None
@@ -89,12 +90,17 @@ class StackState:
         breaker = CircuitBreaker(
             clock, timings.circuit_breaker_failure_threshold, timings.circuit_breaker_recovery_timeout_s
         )
-        vpns: dict[VpnKey, VpnState] = (
+        vpns: dict[VpnKey, VpnState] = CountedDict(
             {vpn.service: VpnState(vpn.service, vpn.port_forwarding) for vpn in config.stack.vpns}
             if config.stack.vpns
             else {None: VpnState(None)}
         )
         return cls(config, clock, PortPool(config.stack), breaker, vpns)
+
+    @property
+    def version(self) -> int:
+        """Moves on every change of what the read answers show (core/changes.py); equal: nothing changed."""
+        return changes()
 
     def engines_on(self, vpn: VpnKey) -> list[Engine]:
         return [engine for engine in self.engines.values() if engine.slot.vpn == vpn]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from supervisor.api.auth import API_KEY, require_api_key
 from supervisor.api.deps import SupervisorDependency
 from supervisor.api.errors import documented
+from supervisor.api.read_cache import NOT_MODIFIED, VALIDATOR, read_answers
 from supervisor.api.schemas import (
     EngineDetail,
     EngineOut,
@@ -58,16 +59,17 @@ class EngineController(Controller):
             container_https_port=engine.slot.https,
         )
 
-    @get("/engines", responses=documented(400))
+    @get("/engines", responses={**NOT_MODIFIED, **documented(400)}, response_headers=VALIDATOR)
     async def list_engines(
-        self, supervisor: SupervisorDependency, all: FromQuery[bool] = False
-    ) -> list[EngineOut]:
+        self, request: Request[Any, Any, Any], all: FromQuery[bool] = False
+    ) -> Response[list[EngineOut]]:
         """The engines a proxy may use, as a bare array (served from memory): an engine whose container is
         not running, whose VPN is down or lost, or which is unhealthy is withdrawn at once. `?all=true`
-        lists every engine with the reason it is withdrawn, for operators."""
-        state = supervisor.state
-        listed = [engine_out(state, engine) for engine in state.engines.values()]
-        return listed if all else [engine for engine in listed if engine.withdrawn is None]
+        lists every engine with the reason it is withdrawn, for operators.
+
+        Encoded once per change of the state; with the answer's ETag in If-None-Match, a 304 while nothing
+        changed."""
+        return read_answers(request).engines(all).respond(request.scope)
 
     @get("/engines/{engine_id:str}", responses=documented(400, 404))
     async def show_engine(self, supervisor: SupervisorDependency, engine_id: FromPath[str]) -> EngineDetail:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Response, get, post
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from supervisor.api.auth import API_KEY, require_api_key
 from supervisor.api.deps import SupervisorDependency
 from supervisor.api.errors import documented
+from supervisor.api.read_cache import NOT_MODIFIED, VALIDATOR, read_answers
 from supervisor.api.schemas import Scaled
-from supervisor.api.status_view import OrchestratorStatus, orchestrator_status
+from supervisor.api.status_view import OrchestratorStatus
 from supervisor.errors import InvalidInput
 
 
@@ -22,10 +25,13 @@ class StatusController(Controller):
         """Liveness (the compose healthcheck)."""
         return {"status": "ok"}
 
-    @get("/orchestrator/status")
-    async def status(self, supervisor: SupervisorDependency) -> OrchestratorStatus:
-        """The stack at a glance, from memory; what acexy polls (without a key) before provisioning."""
-        return orchestrator_status(supervisor)
+    @get("/orchestrator/status", responses=NOT_MODIFIED, response_headers=VALIDATOR)
+    async def status(self, request: Request[Any, Any, Any]) -> Response[OrchestratorStatus]:
+        """The stack at a glance, from memory; what acexy polls (without a key) before provisioning.
+
+        Built once per change of the state (and at least every 0.5 s, for what time changes); with the
+        answer's ETag in If-None-Match, a 304 while nothing changed."""
+        return read_answers(request).status().respond(request.scope)
 
     @get("/metrics", media_type=CONTENT_TYPE_LATEST)
     async def metrics(self, supervisor: SupervisorDependency) -> Response[bytes]:

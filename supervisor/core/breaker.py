@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 
+from supervisor.core.changes import Counted
 from supervisor.core.clock import Clock
 
 TRIAL_RETRY_S = 1  # what a refusal tells clients while a trial is under way: its outcome comes soon
@@ -24,7 +25,7 @@ class BreakerState(StrEnum):
     half_open = "half_open"
 
 
-class CircuitBreaker:
+class CircuitBreaker(Counted):  # every change counts, for the read answers (core/changes.py)
     def __init__(self, clock: Clock, threshold: int, recovery_timeout_s: float) -> None:
         self._clock = clock
         self._threshold = threshold

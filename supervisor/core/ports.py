@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from supervisor.core.changes import CountedDict, CountedSet
 from supervisor.stack_settings import (
     STANDALONE_CONTAINER_HTTP_PORT,
     STANDALONE_CONTAINER_HTTPS_PORT,
@@ -62,10 +63,11 @@ class PortPool:
                     zip(ranges.http.ports(), ranges.https.ports(), ranges.p2p.ports(), strict=True)
                 )
             ]
-        self._taken: dict[VpnKey, set[int]] = {key: set() for key in self._slots}
+        # Counted containers: a slot taken, freed or quarantined is a change of the status (core/changes.py).
+        self._taken: dict[VpnKey, set[int]] = {key: CountedSet() for key in self._slots}
         # Slots whose host port something else held when an engine tried it: index -> when it may be tried
         # again. A bad port is skipped meanwhile, so it cannot fail provision after provision.
-        self._quarantined: dict[VpnKey, dict[int, float]] = {key: {} for key in self._slots}
+        self._quarantined: dict[VpnKey, dict[int, float]] = {key: CountedDict() for key in self._slots}
 
     @property
     def vpns(self) -> list[VpnKey]:

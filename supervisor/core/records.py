@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from supervisor.core.changes import Counted, CountedSet
 from supervisor.core.health import HealthStatus
 from supervisor.core.ports import Slot
 
 
 @dataclass
-class Engine:
+class Engine(Counted):  # every change counts, for the read answers (core/changes.py)
     container_id: str
     container_name: str
     slot: Slot
@@ -28,7 +29,7 @@ class Engine:
     last_health_check: datetime | None = None
     last_stream_usage: datetime | None = None
     idle_since: float = 0.0
-    streams: set[str] = field(default_factory=set)  # ids of its active streams
+    streams: set[str] = field(default_factory=CountedSet)  # ids of its active streams
     vpn_container_id: str | None = None
     container_running: bool = True  # as Docker last reported it
     stopped_since: float | None = None  # when Docker reported it not running (monotonic)
