@@ -160,6 +160,7 @@ class Provisioner:
             # untouched, and the client is told to wait.
             state.pool.release(slot)
             state.pending -= 1
+            state.breaker.abandon_trial()
             state.docker_failed(str(error))
             self._metrics.provision_attempts.labels(result="docker_unreachable").inc()
             log.error("the Docker daemon does not answer: %s", error)
@@ -209,7 +210,9 @@ class Provisioner:
                 raise ProvisionFailed(
                     f"{attempt} engine ports in a row were held by other programs: {error}"
                 ) from None
+            state.breaker.abandon_trial()  # a held port says nothing of the image: the retry is the trial
             retry = self._reserve(None)  # no await since the release: nothing can take the freed counts
+            state.breaker.begin()
             try:
                 retry_spec, retry_forwarded = self._spec(retry, request)
             except ProvisionFailed:

@@ -55,6 +55,11 @@ class CircuitBreaker(Counted):  # every change counts, for the read answers (cor
         if self.state is BreakerState.half_open:
             self._trial_since = self._clock.monotonic()
 
+    def abandon_trial(self) -> None:
+        """The trial start proved nothing about the image (the daemon did not answer, a host port was
+        held): the next provision may be the trial instead of waiting out the recovery time again."""
+        self._trial_since = None
+
     def recovery_eta_seconds(self) -> int:
         if self._opened_at is None:
             return 0

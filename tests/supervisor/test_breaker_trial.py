@@ -87,3 +87,30 @@ async def test_a_burst_on_a_half_open_breaker_starts_one_engine_and_status_keeps
         await client.app.state.supervisor.readiness.tick()  # it answers: the trial succeeded
         status = (await client.get("/orchestrator/status")).json()["provisioning"]
         assert status["circuit_breaker_state"] == "closed" and status["can_provision"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["daemon", "port"])
+async def test_a_trial_that_proves_nothing_about_the_image_does_not_hold_the_breaker_open(
+    fault: str, open_client: Any, runtime: FakeRuntime, clock: ManualClock, auth: dict[str, str]
+) -> None:
+    """The half-open trial meets a daemon that does not answer, or a host port another program holds:
+    neither says anything about the image, so the next provision is the trial (not one 300 s later)."""
+    async with open_client("standalone") as client:
+        runtime.fail_next_creates = 5
+        for n in range(5):
+            await client.post("/provision/acestream", json={"labels": {"n": str(n)}}, headers=auth)
+        clock.advance(300)  # half-open: the next provision is the trial
+        if fault == "daemon":
+            runtime.daemon_down = True
+            trial = await client.post("/provision/acestream", headers=auth)
+            assert trial.json()["detail"]["code"] == "docker_unreachable"
+            runtime.daemon_down = False
+            clock.advance(1)  # the daemon is asked again after a second
+        else:
+            runtime.foreign_listeners.add(19000)  # the trial's slot is held; it retries the next one
+        answer = await client.post("/provision/acestream", headers=auth)
+        assert answer.status_code == 200, answer.text
+        await client.app.state.supervisor.readiness.tick()  # it answers: the trial succeeded
+        status = (await client.get("/orchestrator/status")).json()["provisioning"]
+        assert status["circuit_breaker_state"] == "closed"
