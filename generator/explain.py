@@ -65,7 +65,7 @@ def explain(plan: Plan, source: str) -> str:
         f"Supervisor: port {s.supervisor_port} on {host}; API key from ${s.api_key_env}",
         f"Engine: {s.engine.image} (ports passed as {s.engine.port_style.value})",
         f"Replicas: min {r.min}, min_free {r.min_free}, max {r.max}, max_streams_per_engine "
-        f"{r.max_streams_per_engine}",
+        f"{r.max_streams_per_engine}, standby {r.standby}",
         "Timings: " + ", ".join(f"{name} {value:g}" for name, value in t.model_dump().items()),
     ]
     for vpn in s.vpns:

@@ -240,6 +240,11 @@ def build_plan(profile: Profile, profile_name: str, source: str) -> Plan:
             f"replicas.min_free: {profile.replicas.min_free} exceeds replicas.max {profile.replicas.max}; "
             "lower min_free"
         )
+    if profile.replicas.standby > profile.replicas.max:
+        problems.append(
+            f"replicas.standby: {profile.replicas.standby} exceeds replicas.max {profile.replicas.max}; "
+            "lower standby (a standby only helps while an engine started from it fits under max)"
+        )
 
     host = profile.ports.engine_http
     vpn_ports = _engine_ports(profile, problems) if profile.mode is not Mode.standalone else []

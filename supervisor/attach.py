@@ -3,7 +3,8 @@
 Start-up never deletes an engine: every engine Docker lists is adopted with the port its labels name (one
 not running is marked unhealthy, as its restart policy may start it again on that port); engines the store
 remembers but Docker no longer has are marked gone (never resurrected). The one thing removed is a
-container an interrupted provision created but never started (it never served and holds no port).
+container an interrupted provision created but never started (it never served and holds no port); a
+standby (created on purpose, never started, labelled as such) is held again on its slot.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from supervisor.core.events import EventType
 from supervisor.core.health import HealthStatus
 from supervisor.core.offer import namespace_lost
 from supervisor.core.ports import PortConflict
-from supervisor.core.records import Engine
+from supervisor.core.records import Engine, Standby
 from supervisor.runtime.base import ContainerInfo, Runtime
 from supervisor.state import StackState, VpnState
 from supervisor.store import Store
@@ -61,6 +62,15 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
     found = await runtime.list(label.engine_selector(state.config.stack.stack))
     now = state.clock.now()
     for info in found:
+        if info.never_started and info.labels.get(label.STANDBY) == "true":
+            # A standby made to be started later, not debris: held again with its slot (the reconciler
+            # replaces it if it no longer matches the settings, the image or its VPN's namespace).
+            try:
+                hold_standby(state, info)
+            except PortConflict as error:
+                log.warning("removing standby %s: %s", info.name, error)
+                await runtime.stop_and_remove(info.id)
+            continue
         if info.never_started:
             # Created, then the supervisor died before starting it: it never served, and holds no port.
             log.warning("removing %s: created by an interrupted provision, never started", info.name)
@@ -96,13 +106,28 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
         )
     for container_id in store.running_engine_ids() - set(state.engines):
         store.mark_engine_gone(container_id, "not running when the supervisor started", now)
-    log.info("adopted %d engines", len(state.engines))
+    log.info("adopted %d engines and %d standbys", len(state.engines), len(state.standbys))
 
 
 def _namespace_lost(info: ContainerInfo, vpn: VpnState) -> bool:
     if vpn.container_id is None:  # its gluetun is gone: an engine made in a namespace lost it
         return info.labels.get(label.VPN_CONTAINER_ID) is not None
     return namespace_lost(info.labels, vpn.container_id, vpn.started_at)
+
+
+def hold_standby(state: StackState, info: ContainerInfo) -> Standby:
+    """Hold a standby container found in Docker, on the slot its labels name (PortConflict otherwise)."""
+    vpn = info.labels.get(label.VPN)
+    try:
+        host_port = int(info.labels[label.HOST_HTTP_PORT])
+    except (KeyError, ValueError):
+        raise PortConflict(f"its {label.HOST_HTTP_PORT} label is missing or not a port") from None
+    slot = state.pool.reserve_host_port(vpn, host_port)
+    gluetun = info.labels.get(label.VPN_CONTAINER_ID)
+    network_mode = f"container:{gluetun}" if vpn is not None and gluetun else None
+    standby = Standby(info.id, info.name, slot, dict(info.labels), network_mode, info.image_id)
+    state.standbys[info.id] = standby
+    return standby
 
 
 def adopt_container(state: StackState, info: ContainerInfo, store: Store) -> Engine:

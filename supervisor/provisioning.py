@@ -20,7 +20,7 @@ from supervisor.core.events import EventType
 from supervisor.core.naming import engine_name
 from supervisor.core.offer import CLAIM_S, reusable
 from supervisor.core.ports import PORT_ATTEMPTS, PORT_QUARANTINE_S, PortConflict, Slot, VpnKey
-from supervisor.core.records import Engine, serving
+from supervisor.core.records import Engine, Standby, serving
 from supervisor.core.spec_hash import settings_hash
 from supervisor.errors import InvalidInput, NotFound, PortTaken, ProvisionFailed
 from supervisor.metrics import Metrics
@@ -99,19 +99,37 @@ class Provisioner:
         """
         _check_request(request, self._state.config.stack.engine.allowed_env)
         started = self._state.clock.monotonic()
-        slot = self._reserve(request.host_port)  # raises ProvisioningBlocked / PortTaken: nothing to undo
+        # Raises ProvisioningBlocked / PortTaken: nothing to undo.
+        plain = request == ProvisionRequest()
+        slot, standby = self._reserve(request.host_port, plain=plain)
         try:
-            spec, forwarded = self._spec(slot, request)
+            spec, forwarded = self._spec_for(slot, request, standby if plain else None)
         except ProvisionFailed:
-            self._state.pool.release(slot)
-            self._state.pending -= 1
+            self._give_back(slot, standby)
             raise
         self._state.breaker.begin()  # nothing refused it: in half-open, this provision is the one trial
         if forwarded:
             self._forwarding.add(slot.vpn)
         # Shielded: a client hanging up must not leave a container running with its port unrecorded.
-        task = asyncio.ensure_future(self._create(slot, spec, forwarded, request))
+        start, discard = _standby_use(standby, plain=plain)
+        task = asyncio.ensure_future(
+            self._create(slot, spec, forwarded, request, standby=start, discard=discard)
+        )
         return self._finish(task, started)
+
+    def _spec_for(
+        self, slot: Slot, request: ProvisionRequest, started: Standby | None
+    ) -> tuple[ContainerSpec, bool]:
+        """The spec of the engine to make: the standby's own when one is started, else a fresh one."""
+        return (_standby_spec(started, self._state), False) if started else self._spec(slot, request)
+
+    def _give_back(self, slot: Slot, standby: Standby | None) -> None:
+        """Undo a reservation that created nothing: a standby taken for it is held as one again."""
+        if standby is not None:
+            self._state.standbys[standby.container_id] = standby
+        else:
+            self._state.pool.release(slot)
+        self._state.pending -= 1
 
     async def _finish(self, task: asyncio.Future[Engine], started: float) -> Engine:
         try:
@@ -119,21 +137,41 @@ class Provisioner:
         finally:
             self._metrics.provision_duration.observe(self._state.clock.monotonic() - started)
 
-    def _reserve(self, host_port: int | None) -> Slot:
+    def _reserve(self, host_port: int | None, *, plain: bool) -> tuple[Slot, Standby | None]:
+        """The slot for the next engine, and the standby that held it (None: the slot was free). A plain
+        request takes a standby of the chosen VPN to start, unless that VPN's forwarded engine is to be
+        made now (a standby was made with an ordinary P2P port); any other request takes one only when
+        standbys hold every free slot left, and removes it to create its own engine there."""
         state = self._state
         try:
             vpn = choose_vpn(state.provision_inputs())
         except Exception:
             self._metrics.provision_attempts.labels(result="refused").inc()
             raise
-        if host_port is None:
-            slot = state.pool.reserve(vpn, state.clock.monotonic())
-            if slot is None:  # choose_vpn saw a free slot; this cannot happen without an await between
-                raise PortTaken(f"no free engine port on {vpn or 'the host'}")
+        standby = None
+        if host_port is not None:
+            slot: Slot | None = self._reserve_exact(host_port)
         else:
-            slot = self._reserve_exact(host_port)
+            if plain and not self._wants_forwarded(vpn):
+                standby = state.take_standby(vpn)
+            slot = standby.slot if standby else state.pool.reserve(vpn, state.clock.monotonic())
+            if slot is None:  # every free slot of it is a standby's: start one, or make way for a fresh one
+                standby = state.take_standby(vpn)
+                slot = standby.slot if standby else None
+        if slot is None:  # choose_vpn saw a free slot; this cannot happen without an await between
+            raise PortTaken(f"no free engine port on {vpn or 'the host'}")
         state.pending += 1
-        return slot
+        return slot, standby
+
+    def _wants_forwarded(self, key: VpnKey) -> bool:
+        """Whether the next engine on this VPN is to take its forwarded port (it has none yet)."""
+        vpn = self._state.vpns[key]
+        return (
+            vpn.port_forwarding
+            and vpn.forwarded_port is not None
+            and key not in self._forwarding
+            and not any(engine.forwarded for engine in self._state.engines_on(key))
+        )
 
     def _reserve_exact(self, host_port: int) -> Slot:
         for vpn, vpn_state in self._state.vpns.items():
@@ -148,13 +186,26 @@ class Provisioner:
         raise InvalidInput("host_port", f"{host_port} is outside the engine port ranges ({ranges})")
 
     async def _create(
-        self, slot: Slot, spec: ContainerSpec, forwarded: bool, request: ProvisionRequest, attempt: int = 1
+        self,
+        slot: Slot,
+        spec: ContainerSpec,
+        forwarded: bool,
+        request: ProvisionRequest,
+        attempt: int = 1,
+        standby: Standby | None = None,
+        discard: Standby | None = None,
     ) -> Engine:
         state = self._state
         self._creating.add(spec.name)
         try:
             async with self._in_flight:
-                info = await self._runtime.create_and_start(spec)
+                if discard is not None:  # its slot is this engine's: the container goes first
+                    await self._runtime.stop_and_remove(discard.container_id)
+                    self.record(EventType.standby_removed, f"{discard.name}: its port was needed")
+                if standby is not None:  # created already: only started (removed by the runtime on failure)
+                    info = await self._runtime.start_created(standby.container_id, standby.name)
+                else:
+                    info = await self._runtime.create_and_start(spec)
         except DaemonUnreachable as error:
             # The daemon's state, not the image's: provisioning pauses until it answers, the breaker is
             # untouched, and the client is told to wait.
@@ -211,17 +262,27 @@ class Provisioner:
                     f"{attempt} engine ports in a row were held by other programs: {error}"
                 ) from None
             state.breaker.abandon_trial()  # a held port says nothing of the image: the retry is the trial
-            retry = self._reserve(None)  # no await since the release: nothing can take the freed counts
+            # No await since the release: nothing can take the freed counts.
+            plain = request == ProvisionRequest()
+            retry, retry_standby = self._reserve(None, plain=plain)
             state.breaker.begin()
             try:
-                retry_spec, retry_forwarded = self._spec(retry, request)
+                retry_spec, retry_forwarded = self._spec_for(retry, request, retry_standby if plain else None)
             except ProvisionFailed:
-                state.pool.release(retry)
-                state.pending -= 1
+                self._give_back(retry, retry_standby)
                 raise
             if retry_forwarded:
                 self._forwarding.add(retry.vpn)
-            return await self._create(retry, retry_spec, retry_forwarded, request, attempt + 1)
+            retry_start, retry_discard = _standby_use(retry_standby, plain=plain)
+            return await self._create(
+                retry,
+                retry_spec,
+                retry_forwarded,
+                request,
+                attempt + 1,
+                standby=retry_start,
+                discard=retry_discard,
+            )
         except BaseException as error:  # a runtime failure, or cancellation: nothing runs on the slot
             state.pool.release(slot)
             state.pending -= 1
@@ -248,14 +309,15 @@ class Provisioner:
             last_seen=now,
             started_monotonic=state.clock.monotonic(),
             idle_since=state.clock.monotonic(),
-            image_id=info.image_id or state.image.current_id,
+            image_id=info.image_id or (standby.image_id if standby else None) or state.image.current_id,
         )
         state.pending -= 1
         state.docker_answered()
         state.engines[engine.container_id] = engine
         self._store.save_engine(engine)
+        made = "started from its standby" if standby else "started"
         self.record(
-            EventType.engine_created, f"started on port {slot.host_http} ({slot.vpn or 'host'})", engine
+            EventType.engine_created, f"{made} on port {slot.host_http} ({slot.vpn or 'host'})", engine
         )
         self._metrics.provision_attempts.labels(result="started").inc()
         log.info(
@@ -263,16 +325,13 @@ class Provisioner:
         )
         return engine
 
-    def _spec(self, slot: Slot, request: ProvisionRequest) -> tuple[ContainerSpec, bool]:
+    def _spec(
+        self, slot: Slot, request: ProvisionRequest, *, standby: bool = False
+    ) -> tuple[ContainerSpec, bool]:
         state = self._state
         stack = state.config.stack
         vpn = state.vpns[slot.vpn]
-        forwarded = (
-            vpn.port_forwarding
-            and vpn.forwarded_port is not None
-            and slot.vpn not in self._forwarding
-            and not any(engine.forwarded for engine in state.engines_on(slot.vpn))
-        )
+        forwarded = not standby and self._wants_forwarded(slot.vpn)
         p2p = vpn.forwarded_port if forwarded and vpn.forwarded_port else slot.p2p
         labels = {
             **request.labels,
@@ -287,6 +346,8 @@ class Provisioner:
         }
         if state.project:
             labels[label.COMPOSE_PROJECT] = state.project
+        if standby:
+            labels[label.STANDBY] = "true"
         environment = {
             **request.env,
             **engine_environment(stack.engine.port_style, slot.http, slot.https, p2p),
@@ -309,6 +370,73 @@ class Provisioner:
                 name, stack.engine.image, environment, labels, network=state.network, published=published
             )
         return spec, forwarded
+
+    async def create_standby(self) -> None:
+        """Create one standby container (not started) on the VPN the next engine would go to, when a slot
+        is free there; refusals (ProvisioningBlocked) propagate, Docker failures are logged: the next pass
+        tries again."""
+        state = self._state
+        vpn = choose_vpn(state.provision_inputs())
+        slot = state.pool.reserve(vpn, state.clock.monotonic())
+        if slot is None:
+            return  # its free slots are standbys' already
+        try:
+            spec, _ = self._spec(slot, ProvisionRequest(), standby=True)
+        except ProvisionFailed as error:
+            state.pool.release(slot)
+            log.warning("no standby: %s", error)
+            return
+        state.standby_creating += 1
+        self._creating.add(spec.name)
+        try:
+            async with self._in_flight:
+                info = await self._runtime.create(spec)
+        except BaseException as error:
+            state.pool.release(slot)
+            if isinstance(error, DaemonUnreachable):
+                state.docker_failed(str(error))
+            elif isinstance(error, ImageMissing):
+                state.image.missing = str(error)
+            if not isinstance(error, RuntimeFailure):
+                raise
+            log.warning("could not create a standby on port %s: %s", slot.host_http, error)
+            return
+        finally:
+            state.standby_creating -= 1
+            self._creating.discard(spec.name)
+        state.docker_answered()
+        network_mode = spec.network_mode
+        standby = Standby(info.id, spec.name, slot, dict(spec.labels), network_mode, info.image_id)
+        state.standbys[info.id] = standby
+        self.record(
+            EventType.standby_created, f"{spec.name} created on port {slot.host_http} ({slot.vpn or 'host'})"
+        )
+        log.info("standby %s created on port %s", spec.name, slot.host_http)
+
+    async def remove_standby(self, container_id: str, reason: str) -> None:
+        """Remove a standby container and free its slot; put back as it was when Docker fails."""
+        state = self._state
+        standby = state.standbys.pop(container_id, None)
+        if standby is None:
+            return  # a provision started it meanwhile
+        self._removing.add(container_id)
+        try:
+            await self._runtime.stop_and_remove(container_id)
+        except BaseException:
+            state.standbys[container_id] = standby
+            raise
+        finally:
+            self._removing.discard(container_id)
+        state.pool.release(standby.slot)
+        self.record(EventType.standby_removed, f"{standby.name}: {reason}")
+        log.info("standby %s removed: %s", standby.name, reason)
+
+    def forget_standby(self, container_id: str) -> None:
+        """Let go of a standby Docker no longer lists as never started: its slot is free again (one that
+        somebody started is judged by the orphan rules as any running engine container)."""
+        standby = self._state.standbys.pop(container_id, None)
+        if standby is not None:
+            self._state.pool.release(standby.slot)
 
     async def remove(self, key: str, reason: str, stream_reason: str = "engine_removed") -> Engine:
         """Stop and remove an engine, then free its port; its streams end (`engine_removed`).
@@ -368,6 +496,19 @@ class Provisioner:
     def record(self, kind: EventType, message: str, engine: Engine | None = None) -> None:
         """One decision into the event log (GET /events)."""
         self._store.record_event(kind, message, self._state.clock.now(), engine)
+
+
+def _standby_spec(standby: Standby, state: StackState) -> ContainerSpec:
+    """What a standby was created from, as far as the engine record needs it (name, labels, network)."""
+    return ContainerSpec(
+        standby.name, state.config.stack.engine.image, {}, dict(standby.labels), standby.network_mode
+    )
+
+
+def _standby_use(standby: Standby | None, *, plain: bool) -> tuple[Standby | None, Standby | None]:
+    """How a creation uses the standby its slot came from: (to start, to remove first). A plain request
+    starts it; any other removes it to create its own engine on that port."""
+    return (standby, None) if plain else (None, standby)
 
 
 async def _done(engine: Engine) -> Engine:

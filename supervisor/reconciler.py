@@ -22,7 +22,7 @@ from supervisor.core.events import EventType
 from supervisor.core.image import outdated
 from supervisor.core.offer import namespace_lost
 from supervisor.core.ports import PortConflict
-from supervisor.core.records import Engine, serving
+from supervisor.core.records import Engine, Standby, serving
 from supervisor.core.spec_hash import settings_hash
 from supervisor.errors import SupervisorError
 from supervisor.provisioning import Provisioner, ProvisionRequest
@@ -98,6 +98,7 @@ class Reconciler:
         """One pass: observe, plan, act. Returns the plan it carried out."""
         state = self._state
         known = set(state.engines)  # only engines held before the listing are judged by it
+        known_standbys = set(state.standbys)  # and only standbys held then
         mark = self._events_seen  # an event after this is newer than the listing: the event wins
         try:
             found = await self._runtime.list(label.engine_selector(state.config.stack.stack))
@@ -108,7 +109,7 @@ class Reconciler:
         state.docker_answered()
         listed = {info.id: info for info in found}
         self._observe(known, listed, mark)
-        snapshot = self._snapshot(known, listed)
+        snapshot = self._snapshot(known, listed, known_standbys)
         plan = rc.plan(snapshot)
         self.last_plan = plan
         await self._act(plan, listed)
@@ -141,7 +142,9 @@ class Reconciler:
             self._provisioner.record(EventType.engine_stopped, "its container stopped: withdrawn", engine)
             log.warning("engine %s stopped; withdrawn at once", engine.container_name)
 
-    def _snapshot(self, known: set[str], listed: dict[str, ContainerInfo]) -> rc.Snapshot:
+    def _snapshot(
+        self, known: set[str], listed: dict[str, ContainerInfo], known_standbys: set[str]
+    ) -> rc.Snapshot:
         state = self._state
         stack = state.config.stack
         timings = stack.timings
@@ -178,7 +181,7 @@ class Reconciler:
                     withdrawn=state.withdrawal(engine) is not None,
                 )
             )
-        held = set(state.engines) | self._provisioner.busy_ids()
+        held = set(state.engines) | set(state.standbys) | self._provisioner.busy_ids()
         orphans = [
             self._orphan(info, now)
             for info in listed.values()
@@ -217,6 +220,33 @@ class Reconciler:
             creating=state.pending,
             removing=state.removing,
             since_replacement=None if state.last_replacement is None else now - state.last_replacement,
+            standbys=tuple(
+                self._standby(standby, listed.get(standby.container_id))
+                for container_id in known_standbys
+                if (standby := state.standbys.get(container_id)) is not None
+            ),
+            standby=replicas.standby,
+            standby_creating=state.standby_creating,
+        )
+
+    def _standby(self, standby: Standby, info: ContainerInfo | None) -> rc.StandbyFacts:
+        """A standby is stale when starting it would make an engine the reconciler replaces at once."""
+        state = self._state
+        vpn = state.vpns.get(standby.slot.vpn)
+        namespace_gone = standby.slot.vpn is not None and (
+            vpn is None
+            or vpn.container_id is None
+            or namespace_lost(standby.labels, vpn.container_id, vpn.started_at)
+        )
+        would_make = settings_hash(state.config.stack, standby.slot, state.network)
+        image = (info.image_id if info else None) or standby.image_id
+        return rc.StandbyFacts(
+            id=standby.container_id,
+            listed=info is not None,
+            never_started=info is None or info.never_started,
+            stale=namespace_gone
+            or _drifted(standby.labels.get(label.SPEC_HASH), would_make)
+            or outdated(image, state.image.current_id),
         )
 
     def _orphan(self, info: ContainerInfo, now: float) -> rc.OrphanFacts:
@@ -250,13 +280,22 @@ class Reconciler:
                 case rc.Drain(engine_id, reason):
                     self._drain(engine_id, reason)
                 case rc.Adopt(container_id):
-                    self._adopt(listed[container_id])
+                    self._adopt(listed[container_id], "orphan found running")
                 case rc.RemoveOrphan(container_id, reason):
                     removals.append(self._remove_orphan(listed[container_id], reason))
                 case rc.RestartVpn(key):
                     removals.append(self._restart_vpn(key))
                 case rc.Create(count):
                     removals.append(self._create(count))
+                case rc.ForgetStandby(container_id):
+                    self._provisioner.forget_standby(container_id)
+                case rc.AdoptStandby(container_id):
+                    self._provisioner.forget_standby(container_id)  # no await: its port moves straight over
+                    self._adopt(listed[container_id], "standby started by somebody else")
+                case rc.RemoveStandby(container_id, reason):
+                    removals.append(self._remove_standby(container_id, reason))
+                case rc.CreateStandby(count):
+                    removals.append(self._create_standbys(count))
         await asyncio.gather(*removals)
 
     async def _remove(self, engine_id: str, reason: rc.Reason | rc.DrainReason, stream_reason: str) -> None:
@@ -281,7 +320,7 @@ class Reconciler:
         self._provisioner.record(kind, f"draining: {reason}", engine)
         log.info("engine %s drains: %s", engine.container_name, reason)
 
-    def _adopt(self, info: ContainerInfo) -> None:
+    def _adopt(self, info: ContainerInfo, found: str) -> None:
         try:
             engine = adopt_container(self._state, info, self._store)
         except PortConflict as error:  # its slot was taken since the snapshot: the next pass removes it
@@ -289,10 +328,8 @@ class Reconciler:
             return
         engine.adopted = True
         engine.ready = False  # judged by readiness like a new engine: adopted only once it answers
-        self._provisioner.record(
-            EventType.engine_adopted, f"orphan found running on port {engine.host_http_port}", engine
-        )
-        log.info("adopted orphan engine %s on port %s", info.name, engine.host_http_port)
+        self._provisioner.record(EventType.engine_adopted, f"{found} on port {engine.host_http_port}", engine)
+        log.info("adopted engine %s (%s) on port %s", info.name, found, engine.host_http_port)
 
     async def _remove_orphan(self, info: ContainerInfo, reason: rc.Reason) -> None:
         try:
@@ -329,6 +366,20 @@ class Reconciler:
                 log.warning("could not add an engine: %s", result)
             elif isinstance(result, BaseException):
                 raise result
+
+    async def _remove_standby(self, container_id: str, reason: rc.Reason) -> None:
+        try:
+            await self._provisioner.remove_standby(container_id, str(reason))
+        except RuntimeFailure as error:
+            log.warning("could not remove standby %s: %s; the next pass retries", container_id[:12], error)
+
+    async def _create_standbys(self, count: int) -> None:
+        for _ in range(count):  # one at a time: each goes where the next engine would
+            try:
+                await self._provisioner.create_standby()
+            except ProvisioningBlocked as refusal:
+                log.debug("no standby now: %s", refusal)
+                return
 
     # Docker's event stream
 

@@ -121,6 +121,8 @@ class ReplicaSettings(Frozen):
     min_free: int = Field(default=1, ge=0)
     max: int = Field(default=10, ge=1)
     max_streams_per_engine: int = Field(default=1, ge=1)
+    # Containers kept created but not started, so a cold provision only starts one (no create).
+    standby: int = Field(default=0, ge=0)
 
 
 class TimingSettings(Frozen):

@@ -17,7 +17,7 @@ from supervisor.core.health import HealthStatus
 from supervisor.core.image import ImageState
 from supervisor.core.offer import Withdrawn, namespace_lost, withdrawal
 from supervisor.core.ports import PortPool, VpnKey
-from supervisor.core.records import Engine, serving
+from supervisor.core.records import Engine, Standby, serving
 from supervisor.core.scaling import has_room, over_limit
 from supervisor.settings import Config
 
@@ -63,6 +63,8 @@ class StackState(Counted):  # every change counts, for the read answers (core/ch
     breaker: CircuitBreaker
     vpns: dict[VpnKey, VpnState]
     engines: dict[str, Engine] = field(default_factory=CountedDict)
+    standbys: dict[str, Standby] = field(default_factory=CountedDict)  # created, never started
+    standby_creating: int = 0  # standbys Docker is creating right now (their slots are held)
     pending: int = 0  # provisions reserved but not yet running
     removing: int = 0  # engines out of the list whose Docker removal is in flight (they still run)
     scale_target: int | None = None
@@ -104,6 +106,16 @@ class StackState(Counted):  # every change counts, for the read answers (core/ch
 
     def engines_on(self, vpn: VpnKey) -> list[Engine]:
         return [engine for engine in self.engines.values() if engine.slot.vpn == vpn]
+
+    def standbys_on(self, vpn: VpnKey) -> int:
+        return sum(1 for standby in self.standbys.values() if standby.slot.vpn == vpn)
+
+    def take_standby(self, vpn: VpnKey) -> Standby | None:
+        """A standby of this VPN, no longer held as one (the caller starts it, or gives its slot back)."""
+        for container_id, standby in self.standbys.items():
+            if standby.slot.vpn == vpn:
+                return self.standbys.pop(container_id)
+        return None
 
     def active_streams(self) -> int:
         return sum(len(engine.streams) for engine in self.engines.values())
@@ -162,8 +174,8 @@ class StackState(Counted):  # every change counts, for the read answers (core/ch
             VpnView(
                 key,
                 vpn.connected,
-                self.pool.used(key),
-                self.pool.free(key, now),
+                self.pool.used(key) - self.standbys_on(key),
+                self.pool.free(key, now) + self.standbys_on(key),  # a standby's slot is one to start
                 stable=key is None
                 or (vpn.connected_since is not None and now - vpn.connected_since >= stabilization),
             )

@@ -33,6 +33,11 @@ class Capacity(msgspec.Struct):
     min_replicas: int
 
 
+class StandbyCounts(msgspec.Struct):
+    wanted: int  # replicas.standby
+    ready: int  # created and never started: the next cold provisions only start these
+
+
 class VpnSummary(msgspec.Struct):
     enabled: bool
     connected: bool
@@ -63,6 +68,7 @@ class OrchestratorStatus(msgspec.Struct):
     engines: EngineCounts
     streams: StreamCounts
     capacity: Capacity
+    standby: StandbyCounts
     vpn: VpnSummary
     provisioning: Provisioning
     timestamp: datetime
@@ -98,6 +104,7 @@ def orchestrator_status(supervisor: Supervisor) -> OrchestratorStatus:
         ),
         streams=StreamCounts(state.active_streams(), state.streams_total),
         capacity=Capacity(engines, full, engines - full, replicas.max, replicas.min),
+        standby=StandbyCounts(replicas.standby, len(state.standbys)),
         vpn=VpnSummary(
             enabled=bool(vpns),
             connected=bool(connected),

@@ -9,6 +9,8 @@ class EventType(StrEnum):
     engine_created = "engine_created"
     engine_adopted = "engine_adopted"
     engine_removed = "engine_removed"  # with the reason: idle, unhealthy, rolled back, gone, by the API...
+    standby_created = "standby_created"  # created, not started: the next cold provision starts it
+    standby_removed = "standby_removed"  # stale (settings, image, VPN namespace) or beyond replicas.standby
     engine_reused = "engine_reused"  # a provision got a ready, unclaimed engine instead of a new one
     engine_stopped = "engine_stopped"  # Docker reported it not running: withdrawn at once
     engine_started = "engine_started"  # Docker reported it running again (its restart policy)

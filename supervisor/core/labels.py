@@ -21,6 +21,7 @@ VPN_CONTAINER_ID = f"{PREFIX}.vpn_container_id"  # its id: a different id now me
 VPN_STARTED_AT = f"{PREFIX}.vpn_started_at"  # when that gluetun last started: a later start means no network
 FORWARDED = f"{PREFIX}.forwarded"  # "true" when the engine's P2P port is the VPN's forwarded port
 CREATED_AT = f"{PREFIX}.created_at"  # RFC 3339 time the supervisor created it
+STANDBY = f"{PREFIX}.standby"  # "true" on a container created to be started later (never a half-made one)
 SPEC_HASH = f"{PREFIX}.spec_hash"  # what the settings made it from: another hash now means a changed profile
 
 ENGINE_ROLE = "engine"

@@ -57,6 +57,8 @@ class Reason(StrEnum):
     orphan_stopped = "not held by this supervisor and not running"
     orphan_no_slot = "not held by this supervisor and its port is taken or outside the ranges"
     orphan_namespace = "not held by this supervisor and its VPN namespace is gone"
+    standby_stale = "a standby made from other settings, an older image or a VPN namespace now gone"
+    standby_surplus = "a standby beyond replicas.standby"
 
 
 class DrainReason(StrEnum):
@@ -106,6 +108,16 @@ class OrphanFacts:
 
 
 @dataclass(frozen=True)
+class StandbyFacts:
+    """A standby the supervisor holds: created, never started, its slot held, not counted against max."""
+
+    id: str
+    listed: bool  # Docker listed it in this pass
+    never_started: bool = True  # False: something started it behind the supervisor's back
+    stale: bool = False  # starting it would make a drifted engine, or one in a lost namespace
+
+
+@dataclass(frozen=True)
 class VpnFacts:
     key: str
     connected: bool
@@ -137,6 +149,9 @@ class Snapshot:
     creating: int = 0  # provisions reserved whose containers Docker is still creating
     removing: int = 0  # engines out of the list whose removal is in flight (they still count)
     since_replacement: float | None = None  # seconds since the last unhealthy replacement
+    standbys: tuple[StandbyFacts, ...] = ()
+    standby: int = 0  # standbys to keep (replicas.standby)
+    standby_creating: int = 0  # standbys Docker is creating right now
 
 
 @dataclass(frozen=True)
@@ -181,7 +196,45 @@ class RestartVpn:
     key: str
 
 
-Action = Forget | Remove | Drain | Adopt | RemoveOrphan | Create | RestartVpn
+@dataclass(frozen=True)
+class ForgetStandby:
+    """Let go of a standby Docker no longer lists: its port is free again."""
+
+    container_id: str
+
+
+@dataclass(frozen=True)
+class AdoptStandby:
+    """A standby somebody started (`docker start`): an engine of ours on the port it holds already, judged
+    by readiness like any new engine. Freeing its port instead would let the next standby take it."""
+
+    container_id: str
+
+
+@dataclass(frozen=True)
+class RemoveStandby:
+    container_id: str
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class CreateStandby:
+    count: int
+
+
+Action = (
+    Forget
+    | Remove
+    | Drain
+    | Adopt
+    | RemoveOrphan
+    | AdoptStandby
+    | Create
+    | RestartVpn
+    | ForgetStandby
+    | RemoveStandby
+    | CreateStandby
+)
 
 
 @dataclass(frozen=True)
@@ -242,6 +295,7 @@ def plan(snapshot: Snapshot) -> Plan:
     actions.extend(_vpn_restarts(snapshot.vpns, timings.vpn_restart_timeout_s, waits))
     desired, scaling = _scale(snapshot, kept)
     actions.extend(scaling)
+    actions.extend(_standbys(snapshot, kept))
     return Plan(tuple(actions), desired, min(waits) if waits else None)
 
 
@@ -324,3 +378,29 @@ def _scale(snapshot: Snapshot, kept: list[EngineFacts]) -> tuple[int, list[Actio
     surplus = have - desired
     idle = engines_to_remove(loads, len(loads) - surplus, 0.0, snapshot.timings.idle_grace_s)
     return desired, [Remove(engine_id, Reason.idle) for engine_id in idle]
+
+
+def _standbys(snapshot: Snapshot, kept: list[EngineFacts]) -> list[Action]:
+    """Keep `standby` containers created and never started, each made from the current settings, while
+    an engine started from one would fit under `max` (a standby holds a port, not a replica)."""
+    actions: list[Action] = []
+    valid = []
+    started = 0
+    for standby in snapshot.standbys:
+        if not standby.listed:
+            actions.append(ForgetStandby(standby.id))
+        elif not standby.never_started:
+            actions.append(AdoptStandby(standby.id))
+            started += 1
+        elif standby.stale:
+            actions.append(RemoveStandby(standby.id, Reason.standby_stale))
+        else:
+            valid.append(standby)
+    have = len(valid) + snapshot.standby_creating
+    for surplus in valid[: max(0, have - snapshot.standby)]:
+        actions.append(RemoveStandby(surplus.id, Reason.standby_surplus))
+    room = snapshot.maximum - len(kept) - started - snapshot.creating - snapshot.removing
+    count = min(snapshot.standby - have, room - have)
+    if count > 0:
+        actions.append(CreateStandby(count))
+    return actions

@@ -11,6 +11,20 @@ from supervisor.core.health import HealthStatus
 from supervisor.core.ports import Slot
 
 
+@dataclass(frozen=True)
+class Standby:
+    """A container created from the current settings and never started: a cold provision starts it
+    instead of creating one (a created container holds no CPU or memory, only its slot's port). Not an
+    engine: offered to nobody and not counted against `max` until started."""
+
+    container_id: str
+    name: str
+    slot: Slot
+    labels: dict[str, str]
+    network_mode: str | None  # "container:<gluetun id>" in VPN modes
+    image_id: str | None = None
+
+
 @dataclass
 class Engine(Counted):  # every change counts, for the read answers (core/changes.py)
     container_id: str

@@ -1,6 +1,6 @@
 """The Runtime protocol and the plain types it speaks (never docker SDK objects).
 
-Eleven methods are all the supervisor needs from a container runtime, so a fake runs the whole service in
+Thirteen methods are all the supervisor needs from a container runtime, so a fake runs the whole service in
 tests and a real daemon is needed only to prove the Docker adapter.
 """
 
@@ -97,6 +97,14 @@ class ContainerEvent:
 class Runtime(Protocol):
     async def create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
         """Create and start a container; on failure nothing is left behind."""
+        ...
+
+    async def create(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create a container without starting it (a standby); on failure nothing is left behind."""
+        ...
+
+    async def start_created(self, container_id: str, name: str) -> ContainerInfo:
+        """Start a container `create` made; on failure it is removed (nothing is left behind)."""
         ...
 
     async def stop_and_remove(self, container_id: str) -> None:

@@ -77,7 +77,17 @@ class DockerRuntime:
     async def create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
         return await self._call(f"create {spec.name}", self._create_and_start, spec)
 
+    async def create(self, spec: ContainerSpec) -> ContainerInfo:
+        return await self._call(f"create {spec.name}", self._create, spec)
+
+    async def start_created(self, container_id: str, name: str) -> ContainerInfo:
+        return await self._call(f"start {name}", self._start, container_id, name)
+
     def _create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
+        created = self._create(spec)
+        return replace(self._start(created.id, spec.name), labels=created.labels)
+
+    def _create(self, spec: ContainerSpec) -> ContainerInfo:
         bindings: dict[int | str, Any] = {
             port.container_port: (port.host_ip or "", port.host_port) for port in spec.published
         }
@@ -106,15 +116,17 @@ class DockerRuntime:
             ) from None
         except DOCKER_ERRORS as error:
             raise _failure(error)(f"cannot create {spec.name} from {spec.image}: {error}") from None
-        container_id: str = created["Id"]
+        return ContainerInfo(created["Id"], spec.name, False, dict(spec.labels), never_started=True)
+
+    def _start(self, container_id: str, name: str) -> ContainerInfo:
         try:
             self._api.start(container_id)
         except DOCKER_ERRORS as error:
             # A timeout does not mean it did not start: remove it, so that the caller may free its port.
             with contextlib.suppress(*DOCKER_ERRORS):
                 self._remove(container_id)
-            raise _failure(error)(f"cannot start {spec.name}: {error}") from None
-        return ContainerInfo(container_id, spec.name, True, dict(spec.labels))
+            raise _failure(error)(f"cannot start {name}: {error}") from None
+        return ContainerInfo(container_id, name, True, {})
 
     async def stop_and_remove(self, container_id: str) -> None:
         await self._call(f"remove container {container_id[:12]}", self._remove, container_id)

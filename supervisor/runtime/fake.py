@@ -26,6 +26,9 @@ class FakeRuntime:
         self.fail_next_creates = 0
         self.fail_next_removes = 0
         self.create_delay: asyncio.Event | None = None  # when set, creates wait for it
+        self.start_delay: asyncio.Event | None = None  # when set, starts of created containers wait for it
+        self.fail_next_starts = 0  # starts of created containers (standbys) that fail
+        self.starts: list[str] = []  # ids of created containers started through start_created
         self.in_flight = 0
         self.max_in_flight = 0
         self.foreign_listeners: set[int] = set()  # host ports some other program holds
@@ -88,7 +91,9 @@ class FakeRuntime:
     def start(self, container_id: str) -> None:
         """As `docker start` (or its restart policy): same id, a new start time, a start event."""
         info = self.containers[container_id]
-        self.containers[container_id] = replace(info, running=True, started_at=f"{info.started_at or ''}+")
+        self.containers[container_id] = replace(
+            info, running=True, never_started=False, started_at=f"{info.started_at or ''}+"
+        )
         self.emit(container_id, ContainerAction.start)
 
     def restart_behind(self, container_id: str) -> None:
@@ -157,6 +162,45 @@ class FakeRuntime:
             self._watchers.remove(queue)
 
     async def create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
+        return await self._create(spec, start=True)
+
+    async def create(self, spec: ContainerSpec) -> ContainerInfo:
+        return await self._create(spec, start=False)
+
+    async def start_created(self, container_id: str, name: str) -> ContainerInfo:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._answer()
+            if self.start_delay is not None:
+                await self.start_delay.wait()
+            await asyncio.sleep(0)
+            info = self.containers.get(container_id)
+            if info is None:
+                raise RuntimeFailure(f"cannot start {name}: no such container")
+            try:
+                if self.fail_next_starts > 0:
+                    self.fail_next_starts -= 1
+                    raise RuntimeFailure(f"cannot start {name}: injected failure")
+                self._check_ports(self.specs[container_id])
+            except RuntimeFailure:
+                await self.stop_and_remove(container_id)  # as the Docker adapter: nothing left behind
+                raise
+            self.containers[container_id] = replace(info, running=True, never_started=False)
+            self.starts.append(container_id)
+            self.emit(container_id, ContainerAction.start)
+            return self.containers[container_id]
+        finally:
+            self.in_flight -= 1
+
+    def _check_ports(self, spec: ContainerSpec) -> None:
+        held = [p.host_port for p in spec.published if p.host_port in self.foreign_listeners]
+        if held:
+            raise PortUnavailable(
+                f"cannot start {spec.name}: Bind for 0.0.0.0:{held[0]} failed: port is already allocated"
+            )
+
+    async def _create(self, spec: ContainerSpec, *, start: bool) -> ContainerInfo:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -170,19 +214,19 @@ class FakeRuntime:
             image_id = self._local_image(spec.image)
             if image_id is None:
                 raise ImageMissing(f"cannot create {spec.name}: image {spec.image} is not on the daemon")
-            held = [p.host_port for p in spec.published if p.host_port in self.foreign_listeners]
-            if held:
-                raise PortUnavailable(
-                    f"cannot start {spec.name}: Bind for 0.0.0.0:{held[0]} failed: port is already allocated"
-                )
+            if start:
+                self._check_ports(spec)
             if any(info.name == spec.name for info in self.containers.values()):
-                raise RuntimeFailure(f"cannot start {spec.name}: the name is already in use")
+                raise RuntimeFailure(f"cannot create {spec.name}: the name is already in use")
             container_id = f"{next(self._ids):064x}"
-            info = ContainerInfo(container_id, spec.name, True, dict(spec.labels), image_id=image_id)
+            info = ContainerInfo(
+                container_id, spec.name, start, dict(spec.labels), image_id=image_id, never_started=not start
+            )
             self.containers[container_id] = info
             self.specs[container_id] = spec
             self.emit(container_id, ContainerAction.create)
-            self.emit(container_id, ContainerAction.start)
+            if start:
+                self.emit(container_id, ContainerAction.start)
             return info
         finally:
             self.in_flight -= 1
