@@ -177,7 +177,10 @@ class Provisioner:
         for vpn, vpn_state in self._state.vpns.items():
             if host_port in self._state.config.stack.published_engine_ranges()[vpn]:
                 if not vpn_state.connected:
-                    raise InvalidInput("host_port", f"{host_port} belongs to {vpn}, which is not connected")
+                    raise PortTaken(  # the stack's state, not the request: the same request works later
+                        f"host_port: {host_port} belongs to VPN {vpn}, which is not connected;"
+                        " retry once it is"
+                    )
                 try:
                     return self._state.pool.reserve_host_port(vpn, host_port)
                 except PortConflict:

@@ -311,3 +311,23 @@ async def test_starts_that_never_become_ready_open_the_breaker(
         status = (await client.get("/orchestrator/status")).json()
         assert status["status"] == "unavailable" or status["status"] == "degraded"
         assert "not ready within" in status["provisioning"]["last_failure"]
+
+
+async def test_a_host_port_behind_a_vpn_that_is_not_connected_is_a_conflict(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+) -> None:
+    """The request is right and the stack is not ready for it: 409 (retry later), never 400 (fix it)."""
+    async with open_client("redundant") as client:
+        supervisor = supervisor_of(client)
+        ranges = supervisor.config.stack.published_engine_ranges()
+        runtime.remove_behind(supervisor.state.vpns["gluetun-2"].container_id)  # its engines have no network
+        await supervisor.vpn.tick()
+        down = await client.post(
+            "/provision/acestream", json={"host_port": ranges["gluetun-2"].first}, headers=auth
+        )
+        assert down.status_code == 409, down.text
+        assert "gluetun-2" in down.json()["detail"] and "not connected" in down.json()["detail"]
+        up = await client.post(
+            "/provision/acestream", json={"host_port": ranges["gluetun"].first}, headers=auth
+        )
+        assert up.status_code == 200 and up.json()["host_http_port"] == ranges["gluetun"].first
