@@ -48,6 +48,13 @@ class Metrics:
         self.port_pool_size = Gauge(
             "port_pool_size", "Engine port slots, by VPN", ["vpn"], namespace=NAMESPACE, registry=r
         )
+        self.standby_engines = Gauge(
+            "standby_engines",
+            "Standby engine containers held created and never started, by VPN",
+            ["vpn"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
         self.request_duration = Histogram(
             "api_request_duration_seconds",
             "API request durations by method, route and status",
@@ -63,8 +70,10 @@ class Metrics:
         streams: int,
         pool: dict[str, tuple[int, int]],
         over_limit: int = 0,
+        standby: dict[str, int] | None = None,
     ) -> bytes:
-        """Prometheus text after refreshing gauges from (state, vpn) pairs and {vpn: (used, size)}."""
+        """Prometheus text after refreshing gauges from (state, vpn) pairs, {vpn: (used, size)} and
+        {vpn: standbys}."""
         self.engines.clear()
         for status in HealthStatus:
             for vpn in {vpn for _, vpn in engines} | {key for key in pool}:
@@ -76,4 +85,5 @@ class Metrics:
         for vpn, (used, size) in pool.items():
             self.port_pool_used.labels(vpn=vpn).set(used)
             self.port_pool_size.labels(vpn=vpn).set(size)
+            self.standby_engines.labels(vpn=vpn).set((standby or {}).get(vpn, 0))
         return generate_latest(self.registry)

@@ -39,7 +39,10 @@ class StatusController(Controller):
         state = supervisor.state
         engines = [(engine.health_status, engine.slot.vpn or "host") for engine in state.engines.values()]
         pool = {vpn or "host": (state.pool.used(vpn), state.pool.size(vpn)) for vpn in state.pool.vpns}
-        body = supervisor.metrics.render(engines, state.active_streams(), pool, state.streams_over_limit())
+        standby = {vpn or "host": state.standbys_on(vpn) for vpn in state.pool.vpns}
+        body = supervisor.metrics.render(
+            engines, state.active_streams(), pool, state.streams_over_limit(), standby
+        )
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @post(

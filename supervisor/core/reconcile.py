@@ -8,7 +8,7 @@ whose action failed, is always safe; a failed action is simply planned again on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from supervisor.core.health import should_replace
@@ -293,9 +293,13 @@ def plan(snapshot: Snapshot) -> Plan:
         kept.append(engine)
     actions.extend(_orphans(snapshot.orphans, waits))
     actions.extend(_vpn_restarts(snapshot.vpns, timings.vpn_restart_timeout_s, waits))
-    desired, scaling = _scale(snapshot, kept)
+    # A standby somebody started is adopted by this pass: an engine starting, as a creation in flight.
+    started = sum(1 for standby in snapshot.standbys if standby.listed and not standby.never_started)
+    counted = replace(snapshot, creating=snapshot.creating + started)
+    desired, scaling = _scale(counted, kept)
     actions.extend(scaling)
-    actions.extend(_standbys(snapshot, kept))
+    creating_now = sum(action.count for action in scaling if isinstance(action, Create))
+    actions.extend(_standbys(counted, kept, creating_now))
     return Plan(tuple(actions), desired, min(waits) if waits else None)
 
 
@@ -380,18 +384,17 @@ def _scale(snapshot: Snapshot, kept: list[EngineFacts]) -> tuple[int, list[Actio
     return desired, [Remove(engine_id, Reason.idle) for engine_id in idle]
 
 
-def _standbys(snapshot: Snapshot, kept: list[EngineFacts]) -> list[Action]:
+def _standbys(snapshot: Snapshot, kept: list[EngineFacts], creating_now: int) -> list[Action]:
     """Keep `standby` containers created and never started, each made from the current settings, while
-    an engine started from one would fit under `max` (a standby holds a port, not a replica)."""
+    an engine started from one would fit under `max` (a standby holds a port, not a replica), counting
+    the engines this pass creates."""
     actions: list[Action] = []
     valid = []
-    started = 0
     for standby in snapshot.standbys:
         if not standby.listed:
             actions.append(ForgetStandby(standby.id))
         elif not standby.never_started:
-            actions.append(AdoptStandby(standby.id))
-            started += 1
+            actions.append(AdoptStandby(standby.id))  # counted in `creating` by the caller
         elif standby.stale:
             actions.append(RemoveStandby(standby.id, Reason.standby_stale))
         else:
@@ -399,7 +402,7 @@ def _standbys(snapshot: Snapshot, kept: list[EngineFacts]) -> list[Action]:
     have = len(valid) + snapshot.standby_creating
     for surplus in valid[: max(0, have - snapshot.standby)]:
         actions.append(RemoveStandby(surplus.id, Reason.standby_surplus))
-    room = snapshot.maximum - len(kept) - started - snapshot.creating - snapshot.removing
+    room = snapshot.maximum - len(kept) - snapshot.creating - creating_now - snapshot.removing
     count = min(snapshot.standby - have, room - have)
     if count > 0:
         actions.append(CreateStandby(count))

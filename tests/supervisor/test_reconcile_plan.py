@@ -130,6 +130,38 @@ def test_a_failed_vpns_engines_drain_only_while_another_vpn_is_connected() -> No
     assert rc.plan(snapshot(serving, idle, vpns=alone)).actions == ()  # nowhere better to go
 
 
+def test_standbys_are_kept_at_the_wanted_count_from_current_settings() -> None:
+    standbys = (
+        rc.StandbyFacts("gone", listed=False),
+        rc.StandbyFacts("started", listed=True, never_started=False),
+        rc.StandbyFacts("stale", listed=True, stale=True),
+        rc.StandbyFacts("good", listed=True),
+    )
+    plan = rc.plan(snapshot(standbys=standbys, standby=3))
+    assert plan.actions == (
+        rc.ForgetStandby("gone"),
+        rc.AdoptStandby("started"),  # an engine of ours now, on the port it holds
+        rc.RemoveStandby("stale", rc.Reason.standby_stale),
+        rc.CreateStandby(2),  # the good one and two more
+    )
+
+
+def test_standbys_beyond_the_wanted_count_go_counting_those_being_created() -> None:
+    standbys = (rc.StandbyFacts("a", listed=True), rc.StandbyFacts("b", listed=True))
+    plan = rc.plan(snapshot(standbys=standbys, standby=2, standby_creating=1))
+    assert plan.actions == (rc.RemoveStandby("a", rc.Reason.standby_surplus),)
+
+
+def test_standbys_are_made_only_while_a_start_would_fit_under_max() -> None:
+    busy = [engine(f"e{n}", streams=1, serving=True) for n in range(3)]
+    assert rc.plan(snapshot(*busy, standby=2, maximum=4)).actions == (rc.CreateStandby(1),)
+    assert rc.plan(snapshot(*busy, standby=2, maximum=4, creating=1)).actions == ()
+    # min_free makes this pass create the last engine max allows: no standby beside it.
+    assert rc.plan(snapshot(*busy, standby=2, maximum=4, min_free=1)).actions == (rc.Create(1),)
+    started = (rc.StandbyFacts("s", listed=True, never_started=False),)  # it counts from now on
+    assert rc.plan(snapshot(*busy, standbys=started, standby=1, maximum=4)).actions == (rc.AdoptStandby("s"),)
+
+
 # Idempotency: carry the actions out on the facts, plan again: nothing more to do.
 
 engine_facts = st.builds(
@@ -150,6 +182,15 @@ engine_facts = st.builds(
 )
 
 
+standby_facts = st.builds(
+    rc.StandbyFacts,
+    id=st.uuids().map(str),
+    listed=st.booleans(),
+    never_started=st.booleans(),
+    stale=st.booleans(),
+)
+
+
 def _apply(before: rc.Snapshot, plan: rc.Plan) -> rc.Snapshot:
     """What the runtime looks like once the plan's actions are done (creations still starting)."""
     gone = {a.engine_id for a in plan.actions if isinstance(a, rc.Forget | rc.Remove)}
@@ -163,6 +204,10 @@ def _apply(before: rc.Snapshot, plan: rc.Plan) -> rc.Snapshot:
     restarted = {a.key for a in plan.actions if isinstance(a, rc.RestartVpn)}
     vpns = tuple(dataclasses.replace(v, restarted_for=0.0) if v.key in restarted else v for v in before.vpns)
     replaced = any(isinstance(a, rc.Remove) and a.reason is rc.Reason.unhealthy for a in plan.actions)
+    dropped = {a.container_id for a in plan.actions if isinstance(a, rc.ForgetStandby | rc.RemoveStandby)}
+    adopted = {a.container_id for a in plan.actions if isinstance(a, rc.AdoptStandby)}
+    new_standbys = sum(a.count for a in plan.actions if isinstance(a, rc.CreateStandby))
+    engines += tuple(rc.EngineFacts(standby, None, listed=True, running=True) for standby in adopted)
     return dataclasses.replace(
         before,
         engines=engines,
@@ -170,6 +215,8 @@ def _apply(before: rc.Snapshot, plan: rc.Plan) -> rc.Snapshot:
         vpns=vpns,
         creating=before.creating + created,
         since_replacement=0.0 if replaced else before.since_replacement,
+        standbys=tuple(s for s in before.standbys if s.id not in dropped | adopted),
+        standby_creating=before.standby_creating + new_standbys,
     )
 
 
@@ -181,19 +228,44 @@ def _apply(before: rc.Snapshot, plan: rc.Plan) -> rc.Snapshot:
     maximum=st.integers(1, 8),
     vpn_a=st.booleans(),
     vpn_b=st.booleans(),
+    standbys=st.lists(standby_facts, max_size=4, unique_by=lambda s: s.id),
+    standby=st.integers(0, 3),
+    standby_creating=st.integers(0, 2),
 )
 def test_a_second_pass_over_the_result_of_the_first_changes_nothing(
-    engines: list[rc.EngineFacts], minimum: int, min_free: int, maximum: int, vpn_a: bool, vpn_b: bool
+    engines: list[rc.EngineFacts],
+    minimum: int,
+    min_free: int,
+    maximum: int,
+    vpn_a: bool,
+    vpn_b: bool,
+    standbys: list[rc.StandbyFacts],
+    standby: int,
+    standby_creating: int,
 ) -> None:
     vpns = (
         rc.VpnFacts("a", connected=vpn_a, down_for=None if vpn_a else 5),
         rc.VpnFacts("b", connected=vpn_b, down_for=None if vpn_b else 5),
     )
-    first = snapshot(*engines, vpns=vpns, minimum=minimum, min_free=min_free, maximum=max(maximum, minimum))
+    first = snapshot(
+        *engines,
+        vpns=vpns,
+        minimum=minimum,
+        min_free=min_free,
+        maximum=max(maximum, minimum),
+        standbys=tuple(standbys),
+        standby=standby,
+        standby_creating=standby_creating,
+    )
     plan = rc.plan(first)
-    again = rc.plan(_apply(first, plan))
+    after = _apply(first, plan)
+    again = rc.plan(after)
     assert again.actions == (), (plan.actions, again.actions)
     # Never more engines than max, whatever the facts.
     created = sum(a.count for a in plan.actions if isinstance(a, rc.Create))
-    kept = len(_apply(first, plan).engines)
+    kept = len(after.engines)
     assert created == 0 or kept + first.creating + created <= first.maximum
+    # Never more standbys than wanted, and a new one only where its start would still fit under max.
+    made = sum(a.count for a in plan.actions if isinstance(a, rc.CreateStandby))
+    assert made == 0 or len(after.standbys) + after.standby_creating <= standby
+    assert made == 0 or kept + after.creating + len(after.standbys) + after.standby_creating <= first.maximum

@@ -34,6 +34,8 @@ async def test_a_cold_provision_starts_the_standby_and_a_successor_is_created(
         assert (await client.get("/engines", params={"all": "true"})).json() == []  # not an engine
         status = (await client.get("/orchestrator/status")).json()
         assert status["standby"] == {"wanted": 1, "ready": 1}
+        metrics = (await client.get("/metrics")).text
+        assert 'ace_supervisor_standby_engines{vpn="host"} 1.0' in metrics
         made = (await client.post("/provision/acestream", headers=auth)).json()
         assert made["container_id"] == standby  # started, not created
         assert runtime.starts == [standby] and runtime.containers[standby].running
@@ -238,3 +240,15 @@ async def test_a_standby_started_behind_the_supervisors_back_is_adopted_as_an_en
         assert len(ports) == 2  # the successor never takes the started one's port
         (adopted,) = (await client.get("/events", params={"type": "engine_adopted"})).json()
         assert "standby started by somebody else" in adopted["message"]
+
+
+async def test_a_cold_acquire_starts_the_standby(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone", standby=1) as client:
+        await client.app.state.supervisor.reconciler.tick()
+        (standby,) = standbys(runtime)
+        body = {"key_type": "content_id", "key": "a" * 40}
+        answer = await client.post("/engines/acquire", json=body, headers=auth)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["container_id"] == standby and runtime.starts == [standby]
