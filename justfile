@@ -71,6 +71,11 @@ bench-down:
 bench-provision *args:
     {{bin}}/python scripts/bench_provision.py {{args}}
 
+# On the real-Docker bench (as root): ten interleaved rounds of each, medians and their ratio (goal <= 0.6).
+[doc("A cold provision that starts a standby engine, next to Docker's raw create+start.")]
+bench-standby:
+    {{bin}}/python scripts/bench_standby.py
+
 # On the real-Docker bench (as root): warm and cold acquires next to GET /engines and a raw engine start,
 # and one stream-check pass over 200 streams next to one stat_url call.
 [doc("POST /engines/acquire warm and cold, and the stats collection of 200 streams, next to their baselines.")]

@@ -102,6 +102,7 @@ class Provisioner:
         # Raises ProvisioningBlocked / PortTaken: nothing to undo.
         plain = request == ProvisionRequest()
         slot, standby = self._reserve(request.host_port, plain=plain)
+        plain = plain and (standby is None or not self._state.standby_stale(standby))  # else it makes way
         try:
             spec, forwarded = self._spec_for(slot, request, standby if plain else None)
         except ProvisionFailed:
@@ -156,7 +157,7 @@ class Provisioner:
                 standby = state.take_standby(vpn)
             slot = standby.slot if standby else state.pool.reserve(vpn, state.clock.monotonic())
             if slot is None:  # every free slot of it is a standby's: start one, or make way for a fresh one
-                standby = state.take_standby(vpn)
+                standby = state.take_standby(vpn, stale_too=True)
                 slot = standby.slot if standby else None
         if slot is None:  # choose_vpn saw a free slot; this cannot happen without an await between
             raise PortTaken(f"no free engine port on {vpn or 'the host'}")
@@ -268,6 +269,7 @@ class Provisioner:
             # No await since the release: nothing can take the freed counts.
             plain = request == ProvisionRequest()
             retry, retry_standby = self._reserve(None, plain=plain)
+            plain = plain and (retry_standby is None or not state.standby_stale(retry_standby))
             state.breaker.begin()
             try:
                 retry_spec, retry_forwarded = self._spec_for(retry, request, retry_standby if plain else None)

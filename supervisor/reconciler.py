@@ -230,23 +230,11 @@ class Reconciler:
         )
 
     def _standby(self, standby: Standby, info: ContainerInfo | None) -> rc.StandbyFacts:
-        """A standby is stale when starting it would make an engine the reconciler replaces at once."""
-        state = self._state
-        vpn = state.vpns.get(standby.slot.vpn)
-        namespace_gone = standby.slot.vpn is not None and (
-            vpn is None
-            or vpn.container_id is None
-            or namespace_lost(standby.labels, vpn.container_id, vpn.started_at)
-        )
-        would_make = settings_hash(state.config.stack, standby.slot, state.network)
-        image = (info.image_id if info else None) or standby.image_id
         return rc.StandbyFacts(
             id=standby.container_id,
             listed=info is not None,
             never_started=info is None or info.never_started,
-            stale=namespace_gone
-            or _drifted(standby.labels.get(label.SPEC_HASH), would_make)
-            or outdated(image, state.image.current_id),
+            stale=self._state.standby_stale(standby, info.image_id if info else None),
         )
 
     def _orphan(self, info: ContainerInfo, now: float) -> rc.OrphanFacts:

@@ -9,16 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from supervisor.core import labels as label
 from supervisor.core.breaker import CircuitBreaker
 from supervisor.core.capacity import ProvisionInputs, VpnView, docker_paused, freeing_eta
 from supervisor.core.changes import Counted, CountedDict, changes
 from supervisor.core.clock import Clock
 from supervisor.core.health import HealthStatus
-from supervisor.core.image import ImageState
+from supervisor.core.image import ImageState, outdated
 from supervisor.core.offer import Withdrawn, namespace_lost, withdrawal
 from supervisor.core.ports import PortPool, VpnKey
 from supervisor.core.records import Engine, Standby, serving
 from supervisor.core.scaling import has_room, over_limit
+from supervisor.core.spec_hash import settings_hash
 from supervisor.settings import Config
 
 
@@ -110,12 +112,28 @@ class StackState(Counted):  # every change counts, for the read answers (core/ch
     def standbys_on(self, vpn: VpnKey) -> int:
         return sum(1 for standby in self.standbys.values() if standby.slot.vpn == vpn)
 
-    def take_standby(self, vpn: VpnKey) -> Standby | None:
-        """A standby of this VPN, no longer held as one (the caller starts it, or gives its slot back)."""
+    def take_standby(self, vpn: VpnKey, *, stale_too: bool = False) -> Standby | None:
+        """A standby of this VPN, no longer held as one (the caller starts it, or removes it to use its
+        slot). A stale one is left for the reconciler to replace unless `stale_too`."""
         for container_id, standby in self.standbys.items():
-            if standby.slot.vpn == vpn:
+            if standby.slot.vpn == vpn and (stale_too or not self.standby_stale(standby)):
                 return self.standbys.pop(container_id)
         return None
+
+    def standby_stale(self, standby: Standby, image_id: str | None = None) -> bool:
+        """Whether starting this standby would make an engine the reconciler replaces at once: its VPN
+        namespace is gone, its spec hash is not what the settings make now, or its image is older."""
+        vpn = self.vpns.get(standby.slot.vpn)
+        namespace_gone = standby.slot.vpn is not None and (
+            vpn is None
+            or vpn.container_id is None
+            or namespace_lost(standby.labels, vpn.container_id, vpn.started_at)
+        )
+        made_from = standby.labels.get(label.SPEC_HASH)
+        drifted = made_from is not None and made_from != settings_hash(
+            self.config.stack, standby.slot, self.network
+        )
+        return namespace_gone or drifted or outdated(image_id or standby.image_id, self.image.current_id)
 
     def active_streams(self) -> int:
         return sum(len(engine.streams) for engine in self.engines.values())

@@ -299,7 +299,9 @@ def plan(snapshot: Snapshot) -> Plan:
     desired, scaling = _scale(counted, kept)
     actions.extend(scaling)
     creating_now = sum(action.count for action in scaling if isinstance(action, Create))
-    actions.extend(_standbys(counted, kept, creating_now))
+    leaving = {action.engine_id for action in scaling if isinstance(action, Remove)}
+    staying = [engine for engine in kept if engine.id not in leaving]
+    actions.extend(_standbys(counted, staying, creating_now))
     return Plan(tuple(actions), desired, min(waits) if waits else None)
 
 

@@ -252,3 +252,35 @@ async def test_a_cold_acquire_starts_the_standby(
         answer = await client.post("/engines/acquire", json=body, headers=auth)
         assert answer.status_code == 200, answer.text
         assert answer.json()["container_id"] == standby and runtime.starts == [standby]
+
+
+async def test_a_provision_before_the_reconciler_replaced_a_stale_standby_never_starts_it(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone", standby=1) as client:
+        supervisor = client.app.state.supervisor
+        await supervisor.image.tick()
+        await supervisor.reconciler.tick()
+        (old,) = standbys(runtime)
+        runtime.registry["engine:test"] = "sha256:" + "d" * 64
+        await supervisor.image.tick()  # a newer image; no reconcile pass yet
+        made = (await client.post("/provision/acestream", headers=auth)).json()
+        assert made["container_id"] != old and runtime.starts == []  # created fresh from the new image
+        assert runtime.containers[made["container_id"]].image_id == "sha256:" + "d" * 64
+
+
+async def test_a_stale_standby_on_the_last_free_port_makes_way_for_a_fresh_engine(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone", standby=1, max_replicas=2, size=2) as client:
+        supervisor = client.app.state.supervisor
+        await supervisor.image.tick()
+        await client.post("/provision/acestream", json={"labels": {"a": "1"}}, headers=auth)
+        await supervisor.reconciler.tick()
+        (old,) = standbys(runtime)
+        runtime.registry["engine:test"] = "sha256:" + "e" * 64
+        await supervisor.image.tick()
+        made = await client.post("/provision/acestream", headers=auth)
+        assert made.status_code == 200, made.text
+        assert made.json()["container_id"] != old and old not in runtime.containers
+        assert runtime.containers[made.json()["container_id"]].image_id == "sha256:" + "e" * 64
