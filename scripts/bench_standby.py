@@ -6,13 +6,15 @@ that the machine's noise falls on both alike:
 
 - raw: create_container + start of an engine stand-in with the docker SDK (the image, environment, labels
   and port binding the supervisor uses), timed from the first call to start's return, then removed;
-- standby: `POST /provision/acestream` (what acexy sends) to `ace-supervisor serve` with
-  `replicas.standby: 1`, once its standby is created, timed on the client until the answer (the container
-  runs, as after the raw start); then the engine is deleted and the next round waits for the successor;
-- start only: `start` of a container created beforehand, the floor a standby can reach.
+- for each `replicas.standby_mode` (created, paused): `POST /provision/acestream` (what acexy sends) to an
+  `ace-supervisor serve` with `replicas.standby: 1` in that mode, once its standby is ready, timed on the
+  client until the answer (the container runs, as after the raw start); then the engine is deleted;
+- before each timed call, every supervisor's successor standby is in place and the daemon quiet for
+  0.3 s, so that no background work of either supervisor falls in another's timing;
+- start only: `start` of a container created beforehand, the floor a created standby can reach.
 
-Prints medians, their ratio (issue 9's goal: <= 0.6) and each round. Benchmarks print figures; they never
-assert timings. Every container made here is removed at the end.
+Prints medians, each mode's ratio to raw create+start (issue 9's goal: <= 0.6) and each round.
+Benchmarks print figures; they never assert timings. Every container made here is removed at the end.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ from supervisor.stack_settings import STANDALONE_CONTAINER_HTTP_PORT, StackSetti
 
 TEST_DOCKERD = ROOT / "scripts" / "test-dockerd"
 ROUNDS = 10
-FIRST_PORT = 27430  # the supervisor's engines: 27430-27434
-RAW_PORT = 27436  # the raw containers, outside the supervisor's range
+MODES = {"created": 27430, "paused": 27435}  # each supervisor's engine ports: 5 from there
+RAW_PORT = 27429  # the raw containers, outside the supervisors' ranges
 GOAL = 0.6
+SETTLE_S = 0.3  # a quiet moment before each timed call
 
 
 def raw_create(
@@ -70,67 +73,92 @@ def standby_ready(client: httpx.Client) -> bool:
 
 
 def rounds(
-    docker_client: docker.DockerClient, supervisor: harness.SupervisorProcess, labels: dict[str, str]
-) -> tuple[list[float], list[float], list[float]]:
-    raw, through, start_only = [], [], []
+    docker_client: docker.DockerClient,
+    supervisors: dict[str, harness.SupervisorProcess],
+    labels: dict[str, str],
+) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {"raw": [], "start only": [], **{mode: [] for mode in supervisors}}
     api = docker_client.api
-    with supervisor.client(timeout=30) as client:
+    settings, network = next(iter(supervisors.values())).settings, next(iter(supervisors.values())).network
+    clients = {mode: supervisor.client(timeout=30) for mode, supervisor in supervisors.items()}
+
+    def settle() -> None:
+        """Every supervisor's standby in place and its background work done, so that nothing but the
+        timed call runs on the daemon meanwhile."""
+        for mode, client in clients.items():
+            harness.wait_until(lambda client=client: standby_ready(client), 60, f"the {mode} standby", 0.05)
+        time.sleep(SETTLE_S)
+
+    try:
         for index in range(ROUNDS):
+            settle()
             began = time.perf_counter()
-            container_id = raw_create(
-                docker_client, supervisor.settings, supervisor.network, labels, f"a{index}"
-            )
+            container_id = raw_create(docker_client, settings, network, labels, f"a{index}")
             api.start(container_id)
-            raw.append(time.perf_counter() - began)
+            times["raw"].append(time.perf_counter() - began)
             api.remove_container(container_id, force=True)
 
-            container_id = raw_create(
-                docker_client, supervisor.settings, supervisor.network, labels, f"b{index}"
-            )
+            container_id = raw_create(docker_client, settings, network, labels, f"b{index}")
+            settle()
             began = time.perf_counter()
             api.start(container_id)
-            start_only.append(time.perf_counter() - began)
+            times["start only"].append(time.perf_counter() - began)
             api.remove_container(container_id, force=True)
 
-            harness.wait_until(lambda: standby_ready(client), 30, "the standby", interval=0.05)
-            began = time.perf_counter()
-            answer = client.post("/provision/acestream", json={}, headers=harness.AUTH)
-            through.append(time.perf_counter() - began)
-            answer.raise_for_status()
-            client.delete(
-                f"/engines/{answer.json()['container_id']}", headers=harness.AUTH
-            ).raise_for_status()
-    return raw, through, start_only
+            for mode, client in clients.items():
+                settle()
+                began = time.perf_counter()
+                answer = client.post("/provision/acestream", json={}, headers=harness.AUTH)
+                times[mode].append(time.perf_counter() - began)
+                answer.raise_for_status()
+                engine = answer.json()["container_id"]
+                client.delete(f"/engines/{engine}", headers=harness.AUTH).raise_for_status()
+    finally:
+        for client in clients.values():
+            client.close()
+    return times
 
 
 def benchmark(client: docker.DockerClient, docker_host: str, workdir: Path) -> None:
     name = f"bench-standby-{uuid.uuid4().hex[:8]}"
     labels = {"ace.bench.project": name}
-    settings = harness.stack_settings(
-        workdir, name, "standalone", FIRST_PORT, ports=5, max_replicas=3, replicas={"standby": 1}
-    )
     network = harness.make_network(client, name, labels)
-    supervisor = harness.SupervisorProcess(settings, workdir, docker_host, project=name, network=network)
+    supervisors = {}
+    for mode, first_port in MODES.items():
+        scratch = workdir / mode
+        scratch.mkdir()
+        replicas: dict[str, int | str] = {"standby": 1, "standby_mode": mode}
+        settings = harness.stack_settings(
+            scratch, f"{name}-{mode}", "standalone", first_port, ports=5, max_replicas=3, replicas=replicas
+        )
+        supervisors[mode] = harness.SupervisorProcess(
+            settings, scratch, docker_host, project=name, network=network
+        )
     try:
-        with harness.running_supervisor(supervisor):
-            raw, through, start_only = rounds(client, supervisor, labels)
+        for supervisor in supervisors.values():
+            supervisor.port = harness.free_supervisor_port()  # after the other one took its port
+            supervisor.start()
+        times = rounds(client, supervisors, labels)
     finally:
-        supervisor.stop()
+        for supervisor in supervisors.values():
+            supervisor.stop()
         for key in (label.COMPOSE_PROJECT, "ace.bench.project"):
             for container in client.containers.list(all=True, filters={"label": f"{key}={name}"}):
                 container.remove(force=True)
         client.networks.get(network).remove()
-    raw_median, standby_median = statistics.median(raw), statistics.median(through)
+    raw = statistics.median(times["raw"])
     print(f"a cold engine, {ROUNDS} interleaved rounds (medians):")
-    print(f"  raw docker SDK create_container + start        {raw_median * 1000:7.1f} ms")
-    print(f"  POST /provision/acestream, starts its standby  {standby_median * 1000:7.1f} ms")
-    print(f"  raw start of a created container (the floor)   {statistics.median(start_only) * 1000:7.1f} ms")
-    print(
-        f"  ratio standby provision / raw create+start     {standby_median / raw_median:7.2f}"
-        f"  (goal <= {GOAL})"
-    )
-    print("  rounds (raw, standby, start only), ms:")
-    for row in zip(raw, through, start_only, strict=True):
+    print(f"  raw docker SDK create_container + start           {raw * 1000:7.1f} ms")
+    start_only = statistics.median(times["start only"])
+    print(f"  raw start of a created container                  {start_only * 1000:7.1f} ms")
+    for mode in supervisors:
+        median = statistics.median(times[mode])
+        print(
+            f"  POST /provision/acestream, standby_mode {mode:<8}  {median * 1000:7.1f} ms"
+            f"  ratio to raw {median / raw:5.2f}  (goal <= {GOAL})"
+        )
+    print("  rounds, ms: " + ", ".join(times))
+    for row in zip(*times.values(), strict=True):
         print("   " + "  ".join(f"{value * 1000:7.1f}" for value in row))
 
 

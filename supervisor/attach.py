@@ -62,7 +62,7 @@ async def adopt_engines(state: StackState, runtime: Runtime, store: Store) -> No
     found = await runtime.list(label.engine_selector(state.config.stack.stack))
     now = state.clock.now()
     for info in found:
-        if info.never_started and info.labels.get(label.STANDBY) == "true":
+        if (info.never_started or info.paused) and info.labels.get(label.STANDBY) == "true":
             # A standby made to be started later, not debris: held again with its slot (the reconciler
             # replaces it if it no longer matches the settings, the image or its VPN's namespace).
             try:
@@ -125,7 +125,9 @@ def hold_standby(state: StackState, info: ContainerInfo) -> Standby:
     slot = state.pool.reserve_host_port(vpn, host_port)
     gluetun = info.labels.get(label.VPN_CONTAINER_ID)
     network_mode = f"container:{gluetun}" if vpn is not None and gluetun else None
-    standby = Standby(info.id, info.name, slot, dict(info.labels), network_mode, info.image_id)
+    standby = Standby(
+        info.id, info.name, slot, dict(info.labels), network_mode, info.image_id, paused=info.paused
+    )
     state.standbys[info.id] = standby
     return standby
 

@@ -7,10 +7,12 @@ interleave there; the Docker calls run outside it, bounded by a semaphore, never
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import re
-from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 
 from supervisor.core import labels as label
 from supervisor.core.breaker import BreakerState
@@ -25,6 +27,7 @@ from supervisor.core.spec_hash import settings_hash
 from supervisor.errors import InvalidInput, NotFound, PortTaken, ProvisionFailed
 from supervisor.metrics import Metrics
 from supervisor.runtime.base import (
+    ContainerInfo,
     ContainerSpec,
     DaemonUnreachable,
     ImageMissing,
@@ -40,6 +43,7 @@ from supervisor.streams import end_engine_streams
 log = logging.getLogger("supervisor.provisioning")
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+STANDBY_POLL_S = 0.1  # how often a paused-mode standby is asked whether its engine answers yet
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ class Provisioner:
         self._forwarding: set[VpnKey] = set()  # VPNs whose forwarded engine is being created
         self._creating: set[str] = set()  # container names Docker is creating (not orphans)
         self._removing: set[str] = set()  # container ids Docker is removing (not orphans either)
+
+        # How a paused-mode standby is asked whether its engine answers (set by the service: its probes).
+        self.engine_answers: Callable[[str, int], Awaitable[bool]] | None = None
 
     def creating_names(self) -> set[str]:
         return set(self._creating)
@@ -206,7 +213,9 @@ class Provisioner:
                 if discard is not None:  # its slot is this engine's: the container goes first
                     await self._runtime.stop_and_remove(discard.container_id)
                     self.record(EventType.standby_removed, f"{discard.name}: its port was needed")
-                if standby is not None:  # created already: only started (removed by the runtime on failure)
+                if standby is not None and standby.paused:  # up already: only thawed
+                    info = await self._runtime.unpause(standby.container_id, standby.name)
+                elif standby is not None:  # created already: only started (removed by the runtime on failure)
                     info = await self._runtime.start_created(standby.container_id, standby.name)
                 else:
                     info = await self._runtime.create_and_start(spec)
@@ -320,7 +329,11 @@ class Provisioner:
         state.docker_answered()
         state.engines[engine.container_id] = engine
         self._store.save_engine(engine)
-        made = "started from its standby" if standby else "started"
+        made = (
+            ("thawed from its paused standby" if standby.paused else "started from its standby")
+            if standby
+            else "started"
+        )
         self.record(
             EventType.engine_created, f"{made} on port {slot.host_http} ({slot.vpn or 'host'})", engine
         )
@@ -391,11 +404,14 @@ class Provisioner:
             state.pool.release(slot)
             log.warning("no standby: %s", error)
             return
+        paused = state.config.stack.replicas.standby_mode == "paused"
         state.standby_creating += 1
         self._creating.add(spec.name)
         try:
             async with self._in_flight:
                 info = await self._runtime.create(spec)
+            if paused:
+                info = await self._freeze_once_up(info, slot, spec.name)
         except BaseException as error:
             state.pool.release(slot)
             if isinstance(error, DaemonUnreachable):
@@ -411,12 +427,37 @@ class Provisioner:
             self._creating.discard(spec.name)
         state.docker_answered()
         network_mode = spec.network_mode
-        standby = Standby(info.id, spec.name, slot, dict(spec.labels), network_mode, info.image_id)
+        standby = Standby(
+            info.id, spec.name, slot, dict(spec.labels), network_mode, info.image_id, paused=paused
+        )
         state.standbys[info.id] = standby
+        made = "started, answered and paused" if paused else "created"
         self.record(
-            EventType.standby_created, f"{spec.name} created on port {slot.host_http} ({slot.vpn or 'host'})"
+            EventType.standby_created, f"{spec.name} {made} on port {slot.host_http} ({slot.vpn or 'host'})"
         )
         log.info("standby %s created on port %s", spec.name, slot.host_http)
+
+    async def _freeze_once_up(self, created: ContainerInfo, slot: Slot, name: str) -> ContainerInfo:
+        """Paused mode: start the standby, wait until its engine answers (within the startup timeout),
+        then pause it, so that a provision only thaws an engine that is up. Removed on any failure
+        (RuntimeFailure raised: the caller frees the slot)."""
+        await self._runtime.start_created(created.id, name)  # removes it on failure
+        try:
+            host, port = self._state.engine_address(slot, name)
+            # Counted in polls, not read off the clock: the wait is real whatever clock the state keeps.
+            polls = math.ceil(self._state.config.stack.timings.startup_timeout_s / STANDBY_POLL_S)
+            for _ in range(polls):
+                if self.engine_answers is not None and await self.engine_answers(host, port):
+                    break
+                await asyncio.sleep(STANDBY_POLL_S)
+            else:
+                raise RuntimeFailure(f"standby {name} did not answer within the startup timeout")
+            await self._runtime.pause(created.id)
+        except BaseException:
+            with contextlib.suppress(RuntimeFailure):
+                await self._runtime.stop_and_remove(created.id)
+            raise
+        return replace(created, running=False, never_started=False, paused=True)
 
     async def remove_standby(self, container_id: str, reason: str) -> None:
         """Remove a standby container and free its slot; put back as it was when Docker fails."""

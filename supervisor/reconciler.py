@@ -233,7 +233,8 @@ class Reconciler:
         return rc.StandbyFacts(
             id=standby.container_id,
             listed=info is not None,
-            never_started=info is None or info.never_started,
+            # Paused standbys are started containers that Docker lists as paused: still standbys.
+            never_started=info is None or info.never_started or (standby.paused and info.paused),
             stale=self._state.standby_stale(standby, info.image_id if info else None),
         )
 

@@ -49,6 +49,7 @@ class Supervisor:
         self.metrics = Metrics()
         self.store = Store(config.env.db_path)
         self.provisioner = Provisioner(self.state, runtime, self.store, self.metrics)
+        self.provisioner.engine_answers = self.probes.engine_answers
         self.readiness = Readiness(self.state, self.probes, self.provisioner, self.metrics)
         self.acquirer = Acquirer(self.state, self.provisioner, self.readiness, self.store)
         self.health = HealthLoop(self.state, self.probes, self.provisioner)

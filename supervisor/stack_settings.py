@@ -123,6 +123,9 @@ class ReplicaSettings(Frozen):
     max_streams_per_engine: int = Field(default=1, ge=1)
     # Containers kept created but not started, so a cold provision only starts one (no create).
     standby: int = Field(default=0, ge=0)
+    # created: no CPU or memory, a provision starts it; paused: started, answered once, then frozen
+    # (`docker pause`: its memory kept, no CPU), a provision only thaws an engine that is up already.
+    standby_mode: Literal["created", "paused"] = "created"
 
 
 class TimingSettings(Frozen):

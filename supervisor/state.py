@@ -17,7 +17,7 @@ from supervisor.core.clock import Clock
 from supervisor.core.health import HealthStatus
 from supervisor.core.image import ImageState, outdated
 from supervisor.core.offer import Withdrawn, namespace_lost, withdrawal
-from supervisor.core.ports import PortPool, VpnKey
+from supervisor.core.ports import PortPool, Slot, VpnKey
 from supervisor.core.records import Engine, Standby, serving
 from supervisor.core.scaling import has_room, over_limit
 from supervisor.core.spec_hash import settings_hash
@@ -109,6 +109,18 @@ class StackState(Counted):  # every change counts, for the read answers (core/ch
     def engines_on(self, vpn: VpnKey) -> list[Engine]:
         return [engine for engine in self.engines.values() if engine.slot.vpn == vpn]
 
+    def engine_address(self, slot: Slot, container_name: str) -> tuple[str, int]:
+        """Where the supervisor reaches the HTTP API of the engine container on this slot."""
+        env = self.config.env
+        if env.probe_host:
+            return env.probe_host, slot.host_http
+        if slot.vpn is not None:
+            vpn = self.vpns[slot.vpn]
+            return vpn.address or slot.vpn, slot.http
+        if self.network:
+            return container_name, slot.http
+        return self.config.stack.host_ip or "127.0.0.1", slot.host_http
+
     def standbys_on(self, vpn: VpnKey) -> int:
         return sum(1 for standby in self.standbys.values() if standby.slot.vpn == vpn)
 
@@ -122,7 +134,8 @@ class StackState(Counted):  # every change counts, for the read answers (core/ch
 
     def standby_stale(self, standby: Standby, image_id: str | None = None) -> bool:
         """Whether starting this standby would make an engine the reconciler replaces at once: its VPN
-        namespace is gone, its spec hash is not what the settings make now, or its image is older."""
+        namespace is gone, its spec hash is not what the settings make now, its image is older, or it is
+        of the other `standby_mode`."""
         vpn = self.vpns.get(standby.slot.vpn)
         namespace_gone = standby.slot.vpn is not None and (
             vpn is None
@@ -133,7 +146,13 @@ class StackState(Counted):  # every change counts, for the read answers (core/ch
         drifted = made_from is not None and made_from != settings_hash(
             self.config.stack, standby.slot, self.network
         )
-        return namespace_gone or drifted or outdated(image_id or standby.image_id, self.image.current_id)
+        other_mode = standby.paused != (self.config.stack.replicas.standby_mode == "paused")
+        return (
+            namespace_gone
+            or drifted
+            or other_mode
+            or outdated(image_id or standby.image_id, self.image.current_id)
+        )
 
     def active_streams(self) -> int:
         return sum(len(engine.streams) for engine in self.engines.values())

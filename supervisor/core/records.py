@@ -13,9 +13,9 @@ from supervisor.core.ports import Slot
 
 @dataclass(frozen=True)
 class Standby:
-    """A container created from the current settings and never started: a cold provision starts it
-    instead of creating one (a created container holds no CPU or memory, only its slot's port). Not an
-    engine: offered to nobody and not counted against `max` until started."""
+    """A container created from the current settings and never started (or, in paused mode, started once
+    and frozen once its engine answered): a cold provision starts (thaws) it instead of creating one. Not
+    an engine: offered to nobody and not counted against `max` until started."""
 
     container_id: str
     name: str
@@ -23,6 +23,7 @@ class Standby:
     labels: dict[str, str]
     network_mode: str | None  # "container:<gluetun id>" in VPN modes
     image_id: str | None = None
+    paused: bool = False  # replicas.standby_mode paused: started once, answered, then frozen
 
 
 @dataclass

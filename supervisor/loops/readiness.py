@@ -18,15 +18,7 @@ log = logging.getLogger("supervisor.readiness")
 
 def probe_address(state: StackState, engine: Engine) -> tuple[str, int]:
     """Where the supervisor reaches an engine's HTTP API."""
-    env = state.config.env
-    if env.probe_host:
-        return env.probe_host, engine.host_http_port
-    if engine.slot.vpn is not None:
-        vpn = state.vpns[engine.slot.vpn]
-        return vpn.address or engine.slot.vpn, engine.slot.http
-    if state.network:
-        return engine.container_name, engine.slot.http
-    return state.config.stack.host_ip or "127.0.0.1", engine.host_http_port
+    return state.engine_address(engine.slot, engine.container_name)
 
 
 class Readiness:

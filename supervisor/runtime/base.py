@@ -67,6 +67,7 @@ class ContainerInfo:
     networks: tuple[str, ...] = ()
     started_at: str | None = None  # when it last started (inspect only); a restart changes it
     never_started: bool = False  # created but never started: the debris of an interrupted provision
+    paused: bool = False  # frozen by `docker pause` (then not `running`: it cannot serve)
     image_id: str | None = None  # the id of the image it runs (a newer pull of its tag has another)
 
     @property
@@ -105,6 +106,14 @@ class Runtime(Protocol):
 
     async def start_created(self, container_id: str, name: str) -> ContainerInfo:
         """Start a container `create` made; on failure it is removed (nothing is left behind)."""
+        ...
+
+    async def pause(self, container_id: str) -> None:
+        """Freeze a running container (`docker pause`: no CPU, its memory kept)."""
+        ...
+
+    async def unpause(self, container_id: str, name: str) -> ContainerInfo:
+        """Thaw a paused container; on failure it is removed (nothing is left behind)."""
         ...
 
     async def stop_and_remove(self, container_id: str) -> None:

@@ -83,6 +83,21 @@ class DockerRuntime:
     async def start_created(self, container_id: str, name: str) -> ContainerInfo:
         return await self._call(f"start {name}", self._start, container_id, name)
 
+    async def pause(self, container_id: str) -> None:
+        await self._call(f"pause container {container_id[:12]}", self._api.pause, container_id)
+
+    async def unpause(self, container_id: str, name: str) -> ContainerInfo:
+        return await self._call(f"unpause {name}", self._unpause, container_id, name)
+
+    def _unpause(self, container_id: str, name: str) -> ContainerInfo:
+        try:
+            self._api.unpause(container_id)
+        except DOCKER_ERRORS as error:
+            with contextlib.suppress(*DOCKER_ERRORS):
+                self._remove(container_id)
+            raise _failure(error)(f"cannot unpause {name}: {error}") from None
+        return ContainerInfo(container_id, name, True, {})
+
     def _create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
         created = self._create(spec)
         return replace(self._start(created.id, spec.name), labels=created.labels)
@@ -151,7 +166,7 @@ class DockerRuntime:
         info = _info(
             attrs["Id"],
             attrs["Name"],
-            bool(attrs["State"]["Running"]),
+            bool(attrs["State"]["Running"]) and not attrs["State"].get("Paused"),
             attrs["Config"].get("Labels"),
             attrs.get("NetworkSettings", {}).get("Networks"),
         )
@@ -160,6 +175,7 @@ class DockerRuntime:
             info,
             started_at=state.get("StartedAt"),
             never_started=state.get("Status") == "created",
+            paused=bool(state.get("Paused")),
             image_id=attrs.get("Image"),
         )
 
@@ -176,6 +192,7 @@ class DockerRuntime:
                     row.get("NetworkSettings", {}).get("Networks"),
                 ),
                 never_started=row.get("State") == "created",
+                paused=row.get("State") == "paused",
                 image_id=row.get("ImageID"),
             )
             for row in rows

@@ -27,7 +27,9 @@ class FakeRuntime:
         self.fail_next_removes = 0
         self.create_delay: asyncio.Event | None = None  # when set, creates wait for it
         self.start_delay: asyncio.Event | None = None  # when set, starts of created containers wait for it
-        self.fail_next_starts = 0  # starts of created containers (standbys) that fail
+        self.fail_next_starts = 0  # starts of created containers (standbys) that fail, or their thaws
+        self.pauses: list[str] = []  # containers paused (paused standbys), in order
+        self.unpauses: list[str] = []  # and thawed
         self.starts: list[str] = []  # ids of created containers started through start_created
         self.in_flight = 0
         self.max_in_flight = 0
@@ -192,6 +194,31 @@ class FakeRuntime:
             return self.containers[container_id]
         finally:
             self.in_flight -= 1
+
+    async def pause(self, container_id: str) -> None:
+        self._answer()
+        await asyncio.sleep(0)
+        info = self.containers.get(container_id)
+        if info is None or not info.running:
+            raise RuntimeFailure(f"cannot pause {container_id[:12]}: not running")
+        self.containers[container_id] = replace(info, running=False, paused=True)
+        self.pauses.append(container_id)
+
+    async def unpause(self, container_id: str, name: str) -> ContainerInfo:
+        self._answer()
+        if self.start_delay is not None:
+            await self.start_delay.wait()
+        await asyncio.sleep(0)
+        info = self.containers.get(container_id)
+        if info is None or not info.paused:
+            raise RuntimeFailure(f"cannot unpause {name}: not paused")
+        if self.fail_next_starts > 0:
+            self.fail_next_starts -= 1
+            await self.stop_and_remove(container_id)
+            raise RuntimeFailure(f"cannot unpause {name}: injected failure")
+        self.containers[container_id] = replace(info, running=True, paused=False)
+        self.unpauses.append(container_id)
+        return self.containers[container_id]
 
     def _check_ports(self, spec: ContainerSpec) -> None:
         held = [p.host_port for p in spec.published if p.host_port in self.foreign_listeners]

@@ -67,7 +67,7 @@ def stack_settings(
     ports: int = 10,
     max_replicas: int = 10,
     startup_timeout_s: float = 20,
-    replicas: dict[str, int] | None = None,
+    replicas: dict[str, int | str] | None = None,
     timings: dict[str, float] | None = None,
 ) -> StackSettings:
     """A test profile (small ranges, no autoscaled minimum, 127.0.0.1) through the generator's plan."""

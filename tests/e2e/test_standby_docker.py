@@ -15,35 +15,42 @@ from supervisor.core import labels as label
 pytestmark = pytest.mark.docker
 
 
-def standbys(docker_client: docker.DockerClient, settings: Any) -> list[Any]:
+# Docker's state of a standby container in each replicas.standby_mode.
+DOCKER_STATE = {"created": "created", "paused": "paused"}
+
+
+def standbys(docker_client: docker.DockerClient, settings: Any, state: str) -> list[Any]:
     return [
         container
         for container in harness.engine_containers(docker_client, settings)
-        if container.labels.get(label.STANDBY) == "true" and container.status == "created"
+        if container.labels.get(label.STANDBY) == "true" and container.status == state
     ]
 
 
-def one_standby(docker_client: docker.DockerClient, settings: Any, other_than: str = "") -> Any:
+def one_standby(docker_client: docker.DockerClient, settings: Any, state: str, other_than: str = "") -> Any:
     found: list[Any] = []
 
     def ready() -> bool:
-        found[:] = [c for c in standbys(docker_client, settings) if c.id != other_than]
+        found[:] = [c for c in standbys(docker_client, settings, state) if c.id != other_than]
         return len(found) == 1
 
-    harness.wait_until(ready, 20, "one standby container in Docker's created state")
+    harness.wait_until(ready, 30, f"one standby container in Docker's {state} state")
     return found[0]
 
 
+@pytest.mark.parametrize(("mode", "first_port"), [("created", 27430), ("paused", 27435)])
 def test_a_cold_provision_starts_the_standby_container_and_a_restart_keeps_its_successor(
-    stack_for: Any, docker_client: docker.DockerClient
+    stack_for: Any, docker_client: docker.DockerClient, mode: str, first_port: int
 ) -> None:
-    supervisor = stack_for("standalone", 27430, ports=5, max_replicas=3, replicas={"standby": 1})
+    replicas = {"standby": 1, "standby_mode": mode}
+    supervisor = stack_for("standalone", first_port, ports=5, max_replicas=3, replicas=replicas)
+    state = DOCKER_STATE[mode]
     supervisor.start()
     with supervisor.client() as client:
-        standby = one_standby(docker_client, supervisor.settings)
+        standby = one_standby(docker_client, supervisor.settings, state)
         assert client.get("/engines", params={"all": "true"}).json() == []  # not an engine
         port = int(standby.labels[label.HOST_HTTP_PORT])
-        assert not harness.engine_answers(port)  # created: nothing listens
+        assert not harness.engine_answers(port)  # created: nothing listens; paused: nothing answers
 
         made = client.post("/provision/acestream", headers=harness.AUTH)
         assert made.status_code == 200, made.text
@@ -52,13 +59,13 @@ def test_a_cold_provision_starts_the_standby_container_and_a_restart_keeps_its_s
         assert standby.status == "running"
         harness.wait_until(lambda: harness.engine_answers(port), 15, f"the started standby on {port}")
 
-        successor = one_standby(docker_client, supervisor.settings, other_than=standby.id)
+        successor = one_standby(docker_client, supervisor.settings, state, other_than=standby.id)
         assert int(successor.labels[label.HOST_HTTP_PORT]) != port
         assert client.get("/orchestrator/status").json()["standby"] == {"wanted": 1, "ready": 1}
 
     supervisor.kill()  # no shutdown code runs
     with harness.running_supervisor(supervisor), supervisor.client() as client:
-        assert one_standby(docker_client, supervisor.settings).id == successor.id  # held again, not debris
+        assert one_standby(docker_client, supervisor.settings, state).id == successor.id  # held, not debris
         listed = [engine["container_id"] for engine in client.get("/engines").json()]
         assert listed == [standby.id]
         again = client.post("/provision/acestream", headers=harness.AUTH)

@@ -37,7 +37,7 @@ def stack_settings(
     allowed_env: tuple[str, ...] = (),
     timings: dict[str, float] | None = None,
     image: str = "engine:test",
-    **replicas: int,
+    **replicas: int | str,
 ) -> StackSettings:
     base: dict[str, object] = {
         "stack": f"acestream-{mode}",

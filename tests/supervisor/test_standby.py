@@ -284,3 +284,54 @@ async def test_a_stale_standby_on_the_last_free_port_makes_way_for_a_fresh_engin
         assert made.status_code == 200, made.text
         assert made.json()["container_id"] != old and old not in runtime.containers
         assert runtime.containers[made.json()["container_id"]].image_id == "sha256:" + "e" * 64
+
+
+async def test_a_paused_standby_is_started_once_frozen_when_up_and_only_thawed_by_a_provision(
+    open_client: Any, runtime: FakeRuntime, probes: Any, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone", standby=1, standby_mode="paused") as client:
+        supervisor = client.app.state.supervisor
+        await supervisor.reconciler.tick()
+        (standby,) = [i for i, info in runtime.containers.items() if info.paused]
+        assert runtime.starts == [standby] and runtime.pauses == [standby]  # it answered, then froze
+        port = int(runtime.containers[standby].labels[label.HOST_HTTP_PORT])
+        assert ("127.0.0.1", port) in probes.engine_calls or any(p == port for _, p in probes.engine_calls)
+        assert (await client.get("/orchestrator/status")).json()["standby"] == {"wanted": 1, "ready": 1}
+        await supervisor.reconciler.tick()  # Docker lists it paused: still a standby, not an engine
+        assert standby in supervisor.state.standbys and supervisor.state.engines == {}
+        made = (await client.post("/provision/acestream", headers=auth)).json()
+        assert made["container_id"] == standby and runtime.unpauses == [standby]
+        assert runtime.starts == [standby]  # thawed, not started again
+        (created,) = (await client.get("/events", params={"type": "engine_created"})).json()
+        assert "paused standby" in created["message"]
+
+
+async def test_a_paused_standby_whose_engine_never_answers_is_removed(
+    open_client: Any, runtime: FakeRuntime, probes: Any, clock: Any
+) -> None:
+    probes.silent.update(range(19000, 19020))
+    timings = {"startup_timeout_s": 0.3}
+    async with open_client("standalone", standby=1, standby_mode="paused", timings=timings) as client:
+        supervisor = client.app.state.supervisor
+        await supervisor.reconciler.tick()
+        assert supervisor.state.standbys == {} and runtime.pauses == []
+        assert all(not info.labels.get(label.STANDBY) for info in runtime.containers.values())
+        assert supervisor.state.pool.used(None) == 0  # its port is free again
+
+
+async def test_standbys_of_the_other_mode_are_replaced_when_the_mode_changes(
+    open_client: Any, runtime: FakeRuntime
+) -> None:
+    async with open_client("standalone", standby=1) as client:
+        supervisor = client.app.state.supervisor
+        await supervisor.reconciler.tick()
+        (created,) = standbys(runtime)
+        stack = supervisor.config.stack
+        replicas = stack.replicas.model_copy(update={"standby_mode": "paused"})
+        supervisor.state.config = dataclasses.replace(
+            supervisor.config, stack=stack.model_copy(update={"replicas": replicas})
+        )
+        await supervisor.reconciler.tick()
+        assert created not in runtime.containers
+        await supervisor.reconciler.tick()
+        assert [i for i, info in runtime.containers.items() if info.paused] != []
