@@ -259,21 +259,26 @@ async def _closed_loop(
 
 def closed_loop_worker(
     port: int, variant: Variant, connections: int, duration: float
-) -> tuple[list[float], int, int]:
-    return asyncio.run(_closed_loop(port, variant, connections, duration))
+) -> tuple[list[float], int, int, float]:
+    """One worker's latencies, 304s, requests, and the CPU time it spent on them."""
+    started = time.process_time()
+    latencies, unchanged, sent = asyncio.run(_closed_loop(port, variant, connections, duration))
+    return latencies, unchanged, sent, time.process_time() - started
 
 
-def closed_loop(port: int, variant: Variant, server_pid: int) -> tuple[list[float], int, float]:
+def closed_loop(port: int, variant: Variant, server_pid: int) -> tuple[list[float], int, float, float]:
     """CLIENTS closed-loop clients in WORKERS processes (so the load generator is not one event loop); the
-    latencies, the 304s, and the server's CPU time per request (warm-up included in both)."""
+    latencies, the 304s, and the CPU time per request of the server and of the clients (warm-up included):
+    on shared cores, what the clients spend is taken from the server."""
     context = multiprocessing.get_context("spawn")
     with context.Pool(WORKERS) as pool:
         arguments = [(port, variant, CLIENTS // WORKERS, DURATION_S)] * WORKERS
         cpu_before = cpu_seconds(server_pid)
         parts = pool.starmap(closed_loop_worker, arguments)
         cpu = cpu_seconds(server_pid) - cpu_before
-    latencies = [value for latencies, _, _ in parts for value in latencies]
-    return latencies, sum(part[1] for part in parts), cpu / sum(part[2] for part in parts)
+    latencies = [value for part in parts for value in part[0]]
+    sent = sum(part[2] for part in parts)
+    return latencies, sum(part[1] for part in parts), cpu / sent, sum(part[3] for part in parts) / sent
 
 
 def cpu_seconds(pid: int) -> float:
@@ -328,25 +333,28 @@ def latency_benchmark(workdir: Path, port: int | None = None) -> None:
         print(f"\nanswers from memory, {len(engines)} engines in state (supervisor on the fake runtime),")
         print(f"/engines {', '.join(sizes)}; clients sending Accept-Encoding: gzip inflate each gzip body:")
         rates: dict[str, list[float]] = {}
-        cpu: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}  # the server's CPU time per request
+        client_cpu: dict[str, list[float]] = {}  # the clients'
         for _ in range(ROUNDS):
             for variant in variants:
-                latencies, unchanged, cost = closed_loop(port, variant, server.pid)
+                latencies, unchanged, cost, client_cost = closed_loop(port, variant, server.pid)
                 path, etag, encoding = variant
                 what = f"{path}{' If-None-Match' if etag else ''}{', gzip' if encoding else ''}"
                 rate = len(latencies) / DURATION_S
                 rates.setdefault(what, []).append(rate)
                 cpu.setdefault(what, []).append(cost)
+                client_cpu.setdefault(what, []).append(client_cost)
                 answers = f"{len(latencies)} requests" + (f", {unchanged} answered 304" if etag else "")
                 _report(f"{what} {CLIENTS} closed-loop clients", latencies, rate, answers)
         floor = statistics.mean(rates["/health"] + rates["/health, gzip"])
         print(f"  mean req/s over {ROUNDS} rounds, as a share of /health's ({floor:.0f} req/s, both kinds of")
-        print("  client), and the supervisor's CPU time per request:")
+        print("  client), and the CPU time per request of the supervisor and of the clients:")
         for what, values in rates.items():
             share = statistics.mean(values) / floor
             goal = "" if what.startswith("/health") else f"  (goal >= {GOAL})"
-            cost = statistics.mean(cpu[what]) * 1e6
-            print(f"    {what:<44} {statistics.mean(values):6.0f} req/s  {share:5.2f}  {cost:4.0f} µs{goal}")
+            spent = f"server {statistics.mean(cpu[what]) * 1e6:4.0f} µs"
+            spent += f", clients {statistics.mean(client_cpu[what]) * 1e6:4.0f} µs"
+            print(f"    {what:<44} {statistics.mean(values):6.0f} req/s  {share:5.2f}  {spent}{goal}")
         for path, rate, encoding in (
             ("/orchestrator/status", FIXED_RATE, None),
             ("/engines", FIXED_RATE // 4, None),
