@@ -66,7 +66,8 @@ bench-down:
     scripts/test-dockerd stop
 
 # `just bench-provision --latency-only`: only the answers from memory (no Docker), with the req/s of each
-# read route as a share of /health's.
+# read route as a share of /health's, by plain clients and by clients that ask for gzip and inflate it;
+# `--port N` for that supervisor's port.
 [doc("Provisioning via the supervisor vs raw Docker (20 engines), and status/engines latency with 500 in state.")]
 bench-provision *args:
     {{bin}}/python scripts/bench_provision.py {{args}}

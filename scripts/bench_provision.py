@@ -12,16 +12,22 @@
    connections), then a fixed request rate (latency from each request's scheduled send time, so a stall
    is not hidden); /health, which reads no state, shows the HTTP stack's own floor under the same load.
    Each read route is measured without and with If-None-Match (the ETag of its answer: a poller that saw
-   no change, answered 304), ROUNDS times interleaved with /health; then each route's mean req/s as a
-   share of /health's, next to issue 9's goal (>= 0.9). Prints p50/p99, throughput and the process's RSS.
-   `--latency-only` runs this part alone (no Docker needed).
+   no change, answered 304), and each of those by clients that send no Accept-Encoding and by clients that
+   send `Accept-Encoding: gzip` and inflate every gzip body, as Go's HTTP client (acexy's) does by default;
+   ROUNDS times interleaved with /health; then each route's mean req/s as a share of /health's, next to
+   issue 9's goal (>= 0.9), and the supervisor's CPU time per request (from /proc). Prints p50/p99,
+   throughput and the process's RSS. The engines' ids are random-looking, as Docker's are (they weigh on
+   what gzip saves). `--latency-only` runs this part alone (no Docker needed); `--port N` puts that
+   supervisor on port N.
 
 Benchmarks print figures; they never assert timings. Every container made here is removed at the end.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import hashlib
 import multiprocessing
 import os
 import re
@@ -31,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +64,7 @@ FIXED_RATE = 1000  # requests per second
 READ_PATHS = ("/orchestrator/status", "/engines", "/engines?all=true")
 ROUNDS = 3  # each read route is measured this many times, interleaved with /health
 GOAL = 0.9  # issue 9: each read route at >= 0.9 x the req/s of /health
+ENCODINGS = (None, "gzip")  # what the clients send in Accept-Encoding: nothing, or what Go's client sends
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -181,13 +189,15 @@ def serve_fake_state(port: int, workdir: str) -> None:
     runtime = FakeRuntime()
     for index in range(STATE_ENGINES):
         host_port = STATE_FIRST_PORT + index
+        name = f"bench-state-engine-{host_port}"
         runtime.add(
-            f"bench-state-engine-{host_port}",
+            name,
             {
                 **label.engine_selector(settings.stack),
                 label.HOST_HTTP_PORT: str(host_port),
                 label.HTTP_PORT: str(STANDALONE_CONTAINER_HTTP_PORT),
             },
+            container_id=hashlib.sha256(name.encode()).hexdigest(),  # 64 hex digits that do not repeat
         )
     env = EnvironmentSettings.model_validate(
         {"db_path": Path(workdir) / "state.db", "project": "bench-state", "network": "bench-state"}
@@ -197,66 +207,89 @@ def serve_fake_state(port: int, workdir: str) -> None:
 
 
 async def _get(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, etag: str | None = None
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    path: str,
+    etag: str | None = None,
+    encoding: str | None = None,
 ) -> int:
-    """One GET on a kept-alive connection; its status (200, or 304 when `etag` is sent and still current)."""
+    """One GET on a kept-alive connection; its status (200, or 304 when `etag` is sent and still current).
+    With `encoding` (gzip) sent in Accept-Encoding, a gzip body is inflated, as Go's client does."""
     conditional = f"If-None-Match: {etag}\r\n" if etag else ""
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n{conditional}\r\n".encode())
+    accepted = f"Accept-Encoding: {encoding}\r\n" if encoding else ""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n{conditional}{accepted}\r\n".encode())
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     if status not in ((200, 304) if etag else (200,)):
         raise RuntimeError(f"GET {path}: {head.splitlines()[0].decode()}")
-    length = next(
-        (
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        ),
-        0,
-    )
-    await reader.readexactly(length)
+    fields = dict(line.lower().split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line)
+    body = await reader.readexactly(int(fields.get(b"content-length", 0)))
+    if fields.get(b"content-encoding", b"").strip() == b"gzip":
+        zlib.decompress(body, wbits=31)  # 31: a gzip stream
     return status
 
 
+Variant = tuple[str, str | None, str | None]  # path, ETag sent in If-None-Match, Accept-Encoding sent
+
+
 async def _closed_loop(
-    port: int, path: str, connections: int, duration: float, etag: str | None
-) -> tuple[list[float], int]:
-    """Latencies after a 0.5 s warm-up, and how many answers were 304."""
+    port: int, variant: Variant, connections: int, duration: float
+) -> tuple[list[float], int, int]:
+    """Latencies after a 0.5 s warm-up, how many answers were 304, and how many requests in all."""
     latencies: list[float] = []
-    unchanged = 0
+    unchanged = sent = 0
+    path, etag, encoding = variant
 
     async def client() -> None:
-        nonlocal unchanged
+        nonlocal unchanged, sent
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         warm_until = time.perf_counter() + 0.5
         deadline = warm_until + duration
         while (now := time.perf_counter()) < deadline:
-            status = await _get(reader, writer, path, etag)
+            status = await _get(reader, writer, path, etag, encoding)
+            sent += 1
             if now > warm_until:
                 latencies.append(time.perf_counter() - now)
                 unchanged += status == 304
         writer.close()
 
     await asyncio.gather(*(client() for _ in range(connections)))
-    return latencies, unchanged
+    return latencies, unchanged, sent
 
 
 def closed_loop_worker(
-    port: int, path: str, connections: int, duration: float, etag: str | None
-) -> tuple[list[float], int]:
-    return asyncio.run(_closed_loop(port, path, connections, duration, etag))
+    port: int, variant: Variant, connections: int, duration: float
+) -> tuple[list[float], int, int, float]:
+    """One worker's latencies, 304s, requests, and the CPU time it spent on them."""
+    started = time.process_time()
+    latencies, unchanged, sent = asyncio.run(_closed_loop(port, variant, connections, duration))
+    return latencies, unchanged, sent, time.process_time() - started
 
 
-def closed_loop(port: int, path: str, etag: str | None = None) -> tuple[list[float], int]:
-    """CLIENTS closed-loop clients in WORKERS processes (so the load generator is not one event loop)."""
+def closed_loop(port: int, variant: Variant, server_pid: int) -> tuple[list[float], int, float, float]:
+    """CLIENTS closed-loop clients in WORKERS processes (so the load generator is not one event loop); the
+    latencies, the 304s, and the CPU time per request of the server and of the clients (warm-up included):
+    on shared cores, what the clients spend is taken from the server."""
     context = multiprocessing.get_context("spawn")
     with context.Pool(WORKERS) as pool:
-        arguments = [(port, path, CLIENTS // WORKERS, DURATION_S, etag)] * WORKERS
+        arguments = [(port, variant, CLIENTS // WORKERS, DURATION_S)] * WORKERS
+        cpu_before = cpu_seconds(server_pid)
         parts = pool.starmap(closed_loop_worker, arguments)
-    return [value for latencies, _ in parts for value in latencies], sum(unchanged for _, unchanged in parts)
+        cpu = cpu_seconds(server_pid) - cpu_before
+    latencies = [value for part in parts for value in part[0]]
+    sent = sum(part[2] for part in parts)
+    return latencies, sum(part[1] for part in parts), cpu / sent, sum(part[3] for part in parts) / sent
 
 
-async def fixed_rate(port: int, path: str, rate: float, duration: float, connections: int) -> list[float]:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def fixed_rate(
+    port: int, path: str, rate: float, duration: float, connections: int, encoding: str | None = None
+) -> list[float]:
     """Open loop: request i is due at start + i/rate; its latency counts from then, queueing included."""
     pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     for _ in range(connections):
@@ -267,7 +300,7 @@ async def fixed_rate(port: int, path: str, rate: float, duration: float, connect
     async def one(due: float) -> None:
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         reader, writer = await pool.get()
-        await _get(reader, writer, path)
+        await _get(reader, writer, path, encoding=encoding)
         latencies.append(time.perf_counter() - due)
         pool.put_nowait((reader, writer))
 
@@ -277,10 +310,10 @@ async def fixed_rate(port: int, path: str, rate: float, duration: float, connect
     return latencies
 
 
-def latency_benchmark(workdir: Path) -> None:
+def latency_benchmark(workdir: Path, port: int | None = None) -> None:
     """Each read route against /health in the same run, ROUNDS times interleaved (the floor moves with
     whatever else shares the cores), then the ratios of the mean rates next to the goal."""
-    port = harness.free_supervisor_port()
+    port = port or harness.free_supervisor_port()
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve-fake-state", str(port), str(workdir)],
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])},
@@ -289,30 +322,47 @@ def latency_benchmark(workdir: Path) -> None:
         harness.wait_until(lambda: _status_ok(port), 30, "the fake-state supervisor")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             engines = client.get("/engines").json()
-            etags = {path: client.get(path).headers.get("etag") for path in READ_PATHS}
-        print(f"\nanswers from memory, {len(engines)} engines in state (supervisor on the fake runtime):")
+            sizes, variants = [], []
+            for encoding in ENCODINGS:
+                asked = {"accept-encoding": encoding or "identity"}
+                etags = {path: client.get(path, headers=asked).headers.get("etag") for path in READ_PATHS}
+                with client.stream("GET", "/engines", headers=asked) as answer:
+                    sizes.append(f"{len(b''.join(answer.iter_raw())) / 1000:.0f} kB {encoding or 'identity'}")
+                variants += [("/health", None, encoding)] + [(path, None, encoding) for path in READ_PATHS]
+                variants += [(path, etags[path], encoding) for path in READ_PATHS if etags[path]]
+        print(f"\nanswers from memory, {len(engines)} engines in state (supervisor on the fake runtime),")
+        print(f"/engines {', '.join(sizes)}; clients sending Accept-Encoding: gzip inflate each gzip body:")
         rates: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}  # the server's CPU time per request
+        client_cpu: dict[str, list[float]] = {}  # the clients'
         for _ in range(ROUNDS):
-            for path, etag in (
-                [("/health", None)]
-                + [(p, None) for p in READ_PATHS]
-                + [(p, etags[p]) for p in READ_PATHS if etags[p]]
-            ):
-                latencies, unchanged = closed_loop(port, path, etag)
-                what = f"{path}{' If-None-Match' if etag else ''}"
+            for variant in variants:
+                latencies, unchanged, cost, client_cost = closed_loop(port, variant, server.pid)
+                path, etag, encoding = variant
+                what = f"{path}{' If-None-Match' if etag else ''}{', gzip' if encoding else ''}"
                 rate = len(latencies) / DURATION_S
                 rates.setdefault(what, []).append(rate)
+                cpu.setdefault(what, []).append(cost)
+                client_cpu.setdefault(what, []).append(client_cost)
                 answers = f"{len(latencies)} requests" + (f", {unchanged} answered 304" if etag else "")
                 _report(f"{what} {CLIENTS} closed-loop clients", latencies, rate, answers)
-        floor = statistics.mean(rates["/health"])
-        print(f"  mean req/s over {ROUNDS} rounds, as a share of /health ({floor:.0f} req/s):")
+        floor = statistics.mean(rates["/health"] + rates["/health, gzip"])
+        print(f"  mean req/s over {ROUNDS} rounds, as a share of /health's ({floor:.0f} req/s, both kinds of")
+        print("  client), and the CPU time per request of the supervisor and of the clients:")
         for what, values in rates.items():
-            if what != "/health":
-                share = statistics.mean(values) / floor
-                print(f"    {what:<40} {statistics.mean(values):6.0f} req/s  {share:5.2f}  (goal >= {GOAL})")
-        for path, rate in (("/orchestrator/status", FIXED_RATE), ("/engines", FIXED_RATE // 4)):
-            latencies = asyncio.run(fixed_rate(port, path, rate, DURATION_S, CLIENTS))
-            _report(f"{path} fixed {rate} req/s", latencies, None, f"{len(latencies)} requests")
+            share = statistics.mean(values) / floor
+            goal = "" if what.startswith("/health") else f"  (goal >= {GOAL})"
+            spent = f"server {statistics.mean(cpu[what]) * 1e6:4.0f} µs"
+            spent += f", clients {statistics.mean(client_cpu[what]) * 1e6:4.0f} µs"
+            print(f"    {what:<44} {statistics.mean(values):6.0f} req/s  {share:5.2f}  {spent}{goal}")
+        for path, rate, encoding in (
+            ("/orchestrator/status", FIXED_RATE, None),
+            ("/engines", FIXED_RATE // 4, None),
+            ("/engines", FIXED_RATE // 4, "gzip"),
+        ):
+            latencies = asyncio.run(fixed_rate(port, path, rate, DURATION_S, CLIENTS, encoding))
+            what = f"{path}{', gzip' if encoding else ''} fixed {rate} req/s"
+            _report(what, latencies, None, f"{len(latencies)} requests")
         rss = rss_mib(server.pid)
         print(f"  supervisor RSS with {STATE_ENGINES} engines in state, after the load: {rss:.1f} MiB")
     finally:
@@ -339,9 +389,13 @@ def _report(what: str, latencies: list[float], throughput: float | None, answers
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--latency-only"]:  # part 2 alone: no Docker needed
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--latency-only", action="store_true", help="part 2 alone: no Docker needed")
+    parser.add_argument("--port", type=int, help="the port of part 2's supervisor (default: a free one)")
+    options = parser.parse_args()
+    if options.latency_only:
         with tempfile.TemporaryDirectory() as scratch:
-            latency_benchmark(Path(scratch))
+            latency_benchmark(Path(scratch), options.port)
         return
     started_daemon = subprocess.run([str(TEST_DOCKERD), "status"], capture_output=True).returncode != 0
     host = subprocess.run([str(TEST_DOCKERD), "start"], capture_output=True, text=True, check=True)
@@ -351,7 +405,7 @@ def main() -> None:
         images.ensure_all(client)
         with tempfile.TemporaryDirectory() as scratch:
             provisioning_benchmark(client, docker_host, Path(scratch))
-            latency_benchmark(Path(scratch))
+            latency_benchmark(Path(scratch), options.port)
         client.close()
     finally:
         if started_daemon:

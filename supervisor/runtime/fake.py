@@ -66,9 +66,11 @@ class FakeRuntime:
         running: bool = True,
         started_at: str | None = None,
         never_started: bool = False,
+        container_id: str | None = None,
     ) -> str:
-        """Put a container in place as if something else had created it (a gluetun, an old engine)."""
-        container_id = f"{next(self._ids):064x}"
+        """Put a container in place as if something else had created it (a gluetun, an old engine). Its id
+        counts up unless given (a benchmark gives ids as random-looking as Docker's)."""
+        container_id = container_id or f"{next(self._ids):064x}"
         addresses = {"default": ip} if ip else {}
         info = ContainerInfo(
             container_id,

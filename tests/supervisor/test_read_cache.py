@@ -4,6 +4,7 @@ sends its ETag back, and what time alone changes in the status shows within STAT
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from acexy_events import started_event
 from litestar.serialization import encode_json
 
+from supervisor.api import read_cache
 from supervisor.api.read_cache import STATUS_RECHECK_S, listed_engines
 from supervisor.api.status_view import orchestrator_status
 from supervisor.core.breaker import CircuitBreaker
@@ -316,3 +318,147 @@ def _containers(record: object) -> set[tuple[str, str]]:
 def test_the_records_the_answers_read_are_counted() -> None:
     for record in (Engine, VpnState, StackState, CircuitBreaker):
         assert issubclass(record, Counted), record
+
+
+# --- gzip: a second representation of each answer --------------------------------------------------------
+
+
+async def _raw(client: Any, path: str, headers: dict[str, str | None]) -> tuple[int, Any, bytes]:
+    """Status, headers and the body as sent (httpx would decode it); a header given as None is not sent
+    at all (httpx adds its own Accept-Encoding otherwise)."""
+    request = client.build_request("GET", path)
+    for name, value in headers.items():
+        if value is None:
+            request.headers.pop(name, None)
+        else:
+            request.headers[name] = value
+    answer = await client.send(request, stream=True)
+    body = b"".join([chunk async for chunk in answer.aiter_raw()])
+    await answer.aclose()
+    return answer.status_code, answer.headers, body
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzipped"),
+    [
+        ("gzip", True),  # Go's HTTP client (acexy) by default
+        ("gzip, deflate, br", True),
+        ("GZIP;Q=0.8", True),
+        ("x-gzip", True),
+        ("*", True),
+        ("identity;q=0.5, gzip", True),
+        (None, False),  # no header: identity
+        ("", False),
+        ("identity", False),
+        ("gzip;q=0", False),  # q=0 is a refusal
+        ("gzip;q=0.000", False),
+        ("*, gzip;q=0", False),  # the explicit entry wins over *
+        ("*;q=0", False),
+        ("gzip;q=0.5, identity", False),  # identity preferred
+        ("gzip;q=0.5, *", False),  # identity preferred, through *
+        ("br, deflate", False),
+        ("gzip;q=2", False),  # an invalid q: the entry is ignored
+    ],
+)
+async def test_gzip_is_sent_when_accept_encoding_allows_it(
+    open_client: Any, auth: dict[str, str], accept_encoding: str | None, gzipped: bool
+) -> None:
+    async with open_client("standalone", max_replicas=3) as client:
+        await _provision(client, 2, auth)
+        for path in EVERY:
+            status, headers, body = await _raw(client, path, {"accept-encoding": accept_encoding})
+            identity = (await _raw(client, path, {"accept-encoding": "identity"}))[2]
+            assert status == 200 and headers["vary"] == "Accept-Encoding"
+            assert headers.get("content-encoding") == ("gzip" if gzipped else None)
+            assert int(headers["content-length"]) == len(body)
+            decoded = gzip.decompress(body) if gzipped else body
+            assert _unstamped(json.loads(decoded)) == _unstamped(json.loads(identity))
+            if gzipped:
+                assert len(body) < len(identity)
+
+
+async def test_the_gzip_body_decodes_to_exactly_the_identity_bytes(
+    open_client: Any, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone", max_replicas=3) as client:
+        await _provision(client, 3, auth)
+        for path in (ENGINES, ALL):  # the status's timestamp may move between two requests
+            identity = await _raw(client, path, {"accept-encoding": None})
+            packed = await _raw(client, path, {"accept-encoding": "gzip"})
+            assert identity[2].startswith(b"[{") and gzip.decompress(packed[2]) == identity[2]
+            assert packed[1]["content-type"] == identity[1]["content-type"] == "application/json"
+        status = await _raw(client, STATUS, {"accept-encoding": "gzip"})
+        assert json.loads(gzip.decompress(status[2]))["engines"]["total"] == 3
+
+
+async def test_each_representation_has_its_etag_and_its_304(open_client: Any, auth: dict[str, str]) -> None:
+    async with open_client("standalone", max_replicas=3) as client:
+        await _provision(client, 1, auth)
+        for path in EVERY:
+            plain = (await _raw(client, path, {"accept-encoding": None}))[1]["etag"]
+            packed = (await _raw(client, path, {"accept-encoding": "gzip"}))[1]["etag"]
+            assert plain != packed and packed.endswith('-gzip"')
+            assert plain.startswith('W/"') == packed.startswith('W/"') == (path == STATUS)
+            for accepted, etag, other in ((None, plain, packed), ("gzip", packed, plain)):
+                asked = {"accept-encoding": accepted, "if-none-match": etag}
+                status, headers, body = await _raw(client, path, asked)
+                assert (status, body, headers["etag"]) == (304, b"", etag)
+                assert headers["vary"] == "Accept-Encoding" and "content-encoding" not in headers
+                # the other representation's tag does not validate this one: its body is sent
+                status, headers, body = await _raw(client, path, {**asked, "if-none-match": other})
+                assert (status, headers["etag"]) == (200, etag) and body
+                # a list of tags naming it does
+                both = {**asked, "if-none-match": f'"other", {etag}'}
+                assert (await _raw(client, path, both))[0] == 304
+
+        # a change of state: a new body and a new ETag in both encodings, the old tags no longer match
+        before = {
+            (path, accepted): await _raw(client, path, {"accept-encoding": accepted})
+            for path in EVERY
+            for accepted in (None, "gzip")
+        }
+        await _provision(client, 1, auth)
+        for (path, accepted), (_, headers, body) in before.items():
+            asked = {"accept-encoding": accepted, "if-none-match": headers["etag"]}
+            status, now_headers, now_body = await _raw(client, path, asked)
+            assert status == 200 and now_headers["etag"] != headers["etag"]
+            decode = gzip.decompress if accepted else bytes
+            shown, shown_before = json.loads(decode(now_body)), json.loads(decode(body))
+            assert _unstamped(shown) != _unstamped(shown_before)
+            assert _unstamped(shown) == _unstamped(Poller(client).fresh(path))
+
+
+async def test_the_gzip_copy_is_made_once_per_version_not_per_request(
+    open_client: Any, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[int] = []
+
+    def counted(body: bytes, compresslevel: int, mtime: float) -> bytes:
+        made.append(len(body))
+        return real(body, compresslevel, mtime=mtime)
+
+    real = gzip.compress
+    monkeypatch.setattr(read_cache.gzip, "compress", counted)
+    async with open_client("standalone", max_replicas=3) as client:
+        await _provision(client, 2, auth)
+        made.clear()
+        first = [await _raw(client, ENGINES, {"accept-encoding": "gzip"}) for _ in range(5)]
+        assert len(made) == 1  # built once, for the first request of this version
+        answers = read_cache.answers_of(client.app.state.supervisor)
+        cached = answers.engines(False).gzipped
+        assert all(body == cached for _, _, body in first)
+        for _ in range(5):
+            await _raw(client, ENGINES, {"accept-encoding": None})
+            await _raw(client, ENGINES, {"accept-encoding": "gzip"})
+        assert len(made) == 1 and answers.engines(False).gzipped is cached  # the same bytes object
+
+        await _provision(client, 1, auth)  # a new version: one new copy, then none again
+        for _ in range(3):
+            await _raw(client, ENGINES, {"accept-encoding": "gzip"})
+        assert len(made) == 2 and answers.engines(False).gzipped is not cached
+
+
+async def _provision(client: Any, count: int, auth: dict[str, str]) -> None:
+    for _ in range(count):
+        answer = await client.post("/provision/acestream", headers=auth)
+        assert answer.status_code == 200, answer.text
