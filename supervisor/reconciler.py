@@ -304,8 +304,9 @@ class Reconciler:
         engine = self._state.engines.get(engine_id)
         if engine is None:
             return
-        if reason in (rc.Reason.idle, rc.Reason.drained) and serving(engine):
-            return  # it got a stream since the snapshot: the next pass judges it again
+        leaves_idle = reason in (rc.Reason.idle, rc.Reason.drained) or isinstance(reason, rc.DrainReason)
+        if leaves_idle and serving(engine):
+            return  # it got a stream since the snapshot: the next pass judges it again (a drain, then)
         if reason in (rc.Reason.unhealthy, rc.Reason.unhealthy_serving):
             self._state.last_replacement = self._state.clock.monotonic()
         for_cache = rc.DrainReason.cache_over_cap in (reason, engine.draining)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from acexy_events import started_event
 
+from supervisor.core import reconcile as rc
 from supervisor.core.clock import ManualClock
 from supervisor.core.environment import CACHE_MOUNT
 from supervisor.runtime.fake import FakeRuntime
@@ -157,3 +158,25 @@ async def test_the_cache_pass_runs_at_start_and_then_on_its_own_interval(
         clock.advance(1)
         await settle()
         assert runtime.disk_usage_calls == 2
+
+
+async def test_an_engine_that_got_a_stream_after_the_pass_judged_it_keeps_it(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+) -> None:
+    """The removal is planned on a snapshot; a stream_started landing before it runs wins."""
+    async with open_client("standalone") as client:
+        supervisor = client.app.state.supervisor
+        made = (await client.post("/provision/acestream", headers=auth)).json()
+        runtime.disk_use[made["container_id"]] = 5 * GIB
+        await supervisor.cache.tick()
+        engine_id = made["container_id"]
+        # A pass as it runs, the stream landing between its snapshot and its actions.
+        listing = {engine_id: runtime.containers[engine_id]}
+        planned = rc.plan(supervisor.reconciler._snapshot({engine_id}, listing, set()))
+        assert rc.Remove(made["container_id"], rc.DrainReason.cache_over_cap) in planned.actions
+        event = started_event(made["host_http_port"], session="late")
+        assert (await client.post("/events/stream_started", json=event, headers=auth)).status_code == 200
+        await supervisor.reconciler._act(planned, {})
+        assert made["container_id"] in runtime.containers
+        await supervisor.reconciler.tick()  # judged again: it serves now, so it drains
+        assert (await listed(client))[made["container_id"]]["withdrawn"] == "draining"
