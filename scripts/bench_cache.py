@@ -32,7 +32,7 @@ from bench import images  # noqa: E402
 
 N = 10  # the shipped replicas.max
 ROUNDS = 7
-SHAPES = (("200 x 1 MiB", 200, 1 << 20), ("5000 x 4 KiB", 5000, 4 << 10))
+SHAPES = (("200 x 1 MiB", 200, 1 << 20), ("5000 x 4 KiB", 5000, 4 << 10), ("20000 x 4 KiB", 20000, 4 << 10))
 WRITE = (
     "import os, sys\n"
     "count, size = int(sys.argv[1]), int(sys.argv[2])\n"
