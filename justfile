@@ -77,6 +77,12 @@ bench-provision *args:
 bench-standby:
     {{bin}}/python scripts/bench_standby.py
 
+# On the running bench daemon, under its lock (`flock /tmp/ace-docker.lock just bench-cache`): Docker's
+# disk-use listing over 10 engines' caches, the figure timings.cache_check_interval_s is chosen from.
+[doc("What Docker's size query costs over 10 engines with big and with many-file caches.")]
+bench-cache:
+    {{bin}}/python scripts/bench_cache.py
+
 # On the real-Docker bench (as root): warm and cold acquires next to GET /engines and a raw engine start,
 # and one stream-check pass over 200 streams next to one stat_url call.
 [doc("POST /engines/acquire warm and cold, and the stats collection of 200 streams, next to their baselines.")]

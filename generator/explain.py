@@ -64,6 +64,8 @@ def explain(plan: Plan, source: str) -> str:
         "",
         f"Supervisor: port {s.supervisor_port} on {host}; API key from ${s.api_key_env}",
         f"Engine: {s.engine.image} (ports passed as {s.engine.port_style.value})",
+        f"Engine cache: {s.engine.cache.mode.value}, limit {s.engine.cache.limit.human_readable()} "
+        f"(measured every {t.cache_check_interval_s:g} s; an idle engine over it is replaced)",
         f"Replicas: min {r.min}, min_free {r.min_free}, max {r.max}, max_streams_per_engine "
         f"{r.max_streams_per_engine}, standby {r.standby}",
         "Timings: " + ", ".join(f"{name} {value:g}" for name, value in t.model_dump().items()),

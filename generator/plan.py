@@ -278,6 +278,7 @@ def build_plan(profile: Profile, profile_name: str, source: str) -> Plan:
             port_style=style,
             allowed_env=tuple(dict.fromkeys(profile.engine.allowed_env)),
             image_pull=profile.engine.image_pull,
+            cache=profile.engine.cache,
         ),
         standalone_http=host if profile.mode is Mode.standalone else None,
         vpns=tuple(

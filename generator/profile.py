@@ -38,7 +38,15 @@ from generator.fields import (
 )
 from generator.paths import SHIPPED_PROFILES_DIR
 from generator.yaml_io import excerpt, load_yaml_file
-from supervisor.stack_settings import Mode, Port, PortRange, PortStyle, ReplicaSettings, TimingSettings
+from supervisor.stack_settings import (
+    CacheSettings,
+    Mode,
+    Port,
+    PortRange,
+    PortStyle,
+    ReplicaSettings,
+    TimingSettings,
+)
 
 
 class Strict(BaseModel):
@@ -72,6 +80,11 @@ class EngineProfile(Strict):
         default="schedule",
         description="schedule: pulled at start-up and every timings.image_check_interval_s; never: a local "
         "image, only checked for being there",
+    )
+    cache: CacheSettings = Field(
+        default=CacheSettings(),
+        description="where engines cache (disk, memory or tmpfs) and the size cap; an idle engine whose "
+        "disk use passes it is replaced",
     )
 
     @model_validator(mode="after")

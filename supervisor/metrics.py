@@ -55,6 +55,34 @@ class Metrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        self.cache_bytes = Gauge(
+            "engine_cache_bytes",
+            "Disk use of each engine's container (its writable layer, where a disk cache lives) at the last "
+            "cache pass",
+            ["engine", "vpn"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.cache_limit = Gauge(
+            "engine_cache_limit_bytes",
+            "The profile's engine.cache.limit: an idle engine whose disk use passes it is replaced",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.cache_cleanups = Counter(
+            "engine_cache_cleanups",
+            "Engine caches cleared, by who: engine (its disk use shrank between passes) or replacement "
+            "(the supervisor replaced an idle engine over the cap)",
+            ["by"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.cache_check_duration = Gauge(
+            "cache_check_duration_seconds",
+            "How long the last cache pass waited for Docker's disk-use listing",
+            namespace=NAMESPACE,
+            registry=r,
+        )
         self.request_duration = Histogram(
             "api_request_duration_seconds",
             "API request durations by method, route and status",
@@ -71,9 +99,10 @@ class Metrics:
         pool: dict[str, tuple[int, int]],
         over_limit: int = 0,
         standby: dict[str, int] | None = None,
+        cache: tuple[list[tuple[str, str, int]], int] | None = None,
     ) -> bytes:
-        """Prometheus text after refreshing gauges from (state, vpn) pairs, {vpn: (used, size)} and
-        {vpn: standbys}."""
+        """Prometheus text after refreshing gauges from (state, vpn) pairs, {vpn: (used, size)},
+        {vpn: standbys} and ([(engine name, vpn, disk use) of each measured engine], the cap)."""
         self.engines.clear()
         for status in HealthStatus:
             for vpn in {vpn for _, vpn in engines} | {key for key in pool}:
@@ -86,4 +115,10 @@ class Metrics:
             self.port_pool_used.labels(vpn=vpn).set(used)
             self.port_pool_size.labels(vpn=vpn).set(size)
             self.standby_engines.labels(vpn=vpn).set((standby or {}).get(vpn, 0))
+        if cache is not None:
+            sizes, limit = cache
+            self.cache_bytes.clear()  # a removed engine's series goes with it
+            for engine, vpn, used in sizes:
+                self.cache_bytes.labels(engine=engine, vpn=vpn).set(used)
+            self.cache_limit.set(limit)
         return generate_latest(self.registry)

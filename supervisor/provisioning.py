@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from supervisor.core import labels as label
 from supervisor.core.breaker import BreakerState
 from supervisor.core.capacity import DOCKER_RECHECK_S, BlockCode, ProvisioningBlocked, choose_vpn
-from supervisor.core.environment import PORT_ENVIRONMENT, engine_environment
+from supervisor.core.environment import PORT_ENVIRONMENT, cache_flags, cache_mounts, engine_environment
 from supervisor.core.events import EventType
 from supervisor.core.naming import engine_name
 from supervisor.core.offer import CLAIM_S, reusable
@@ -66,6 +66,10 @@ class Provisioner:
 
         # How a paused-mode standby is asked whether its engine answers (set by the service: its probes).
         self.engine_answers: Callable[[str, int], Awaitable[bool]] | None = None
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._metrics
 
     def creating_names(self) -> set[str]:
         return set(self._creating)
@@ -366,10 +370,12 @@ class Provisioner:
             labels[label.COMPOSE_PROJECT] = state.project
         if standby:
             labels[label.STANDBY] = "true"
+        cache = stack.engine.cache
         environment = {
             **request.env,
-            **engine_environment(stack.engine.port_style, slot.http, slot.https, p2p),
+            **engine_environment(stack.engine.port_style, slot.http, slot.https, p2p, cache_flags(cache)),
         }
+        tmpfs = cache_mounts(cache)
         name = engine_name(stack.stack, slot.host_http)
         if slot.vpn is not None:
             if vpn.container_id is None:
@@ -380,12 +386,18 @@ class Provisioner:
             if vpn.started_at:
                 labels[label.VPN_STARTED_AT] = vpn.started_at
             spec = ContainerSpec(
-                name, stack.engine.image, environment, labels, f"container:{vpn.container_id}"
+                name, stack.engine.image, environment, labels, f"container:{vpn.container_id}", tmpfs=tmpfs
             )
         else:
             published = (PublishedPort(slot.http, slot.host_http, stack.host_ip),)
             spec = ContainerSpec(
-                name, stack.engine.image, environment, labels, network=state.network, published=published
+                name,
+                stack.engine.image,
+                environment,
+                labels,
+                network=state.network,
+                published=published,
+                tmpfs=tmpfs,
             )
         return spec, forwarded
 

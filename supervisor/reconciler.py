@@ -17,6 +17,7 @@ from collections.abc import Callable
 from supervisor.attach import adopt_container
 from supervisor.core import labels as label
 from supervisor.core import reconcile as rc
+from supervisor.core.cache import over_cap
 from supervisor.core.capacity import DOCKER_RECHECK_S, ProvisioningBlocked
 from supervisor.core.events import EventType
 from supervisor.core.image import outdated
@@ -179,6 +180,7 @@ class Reconciler:
                     or outdated(engine.image_id, state.image.current_id),
                     namespace_lost=lost,
                     withdrawn=state.withdrawal(engine) is not None,
+                    cache_over_cap=over_cap(engine.cache_size_bytes, stack.engine.cache.limit),
                 )
             )
         held = set(state.engines) | set(state.standbys) | self._provisioner.busy_ids()
@@ -291,14 +293,19 @@ class Reconciler:
         engine = self._state.engines.get(engine_id)
         if engine is None:
             return
-        if reason in (rc.Reason.idle, rc.Reason.drained) and serving(engine):
-            return  # it got a stream since the snapshot: the next pass judges it again
+        leaves_idle = reason in (rc.Reason.idle, rc.Reason.drained) or isinstance(reason, rc.DrainReason)
+        if leaves_idle and serving(engine):
+            return  # it got a stream since the snapshot: the next pass judges it again (a drain, then)
         if reason in (rc.Reason.unhealthy, rc.Reason.unhealthy_serving):
             self._state.last_replacement = self._state.clock.monotonic()
+        for_cache = rc.DrainReason.cache_over_cap in (reason, engine.draining)
         try:
             await self._provisioner.remove(engine_id, str(reason), stream_reason)
         except (RuntimeFailure, SupervisorError) as error:
             log.warning("could not remove %s (%s): %s; the next pass retries", engine_id[:12], reason, error)
+            return
+        if for_cache:
+            self._provisioner.metrics.cache_cleanups.labels(by="replacement").inc()
 
     def _drain(self, engine_id: str, reason: rc.DrainReason) -> None:
         engine = self._state.engines.get(engine_id)

@@ -16,6 +16,7 @@ from supervisor.core.capacity import ProvisioningBlocked, choose_vpn
 from supervisor.core.clock import Clock, SystemClock
 from supervisor.core.events import EventType
 from supervisor.lease import Lease
+from supervisor.loops.cache import CacheLoop
 from supervisor.loops.health import HealthLoop
 from supervisor.loops.image import ImageLoop
 from supervisor.loops.readiness import Readiness
@@ -60,6 +61,7 @@ class Supervisor:
         )
         self.image = ImageLoop(self.state, runtime, self.provisioner, self.reconciler.kick)
         self.vpn = VpnLoop(self.state, runtime, self.probes, self.provisioner, self.reconciler.kick)
+        self.cache = CacheLoop(self.state, runtime, self.metrics, over=self.reconciler.kick)
         self._tasks: list[asyncio.Task[None]] = []
 
     def _stream_started(self, engine_id: str, key: str) -> None:
@@ -85,6 +87,7 @@ class Supervisor:
             ("vpn", timings.vpn_check_interval_s, self.vpn.tick),
             ("stream_check", timings.health_check_interval_s, self.stream_check.tick),
             ("image", timings.image_check_interval_s, self.image.tick),
+            ("cache", timings.cache_check_interval_s, self.cache.tick),
             ("database", DATABASE_CHECK_S, self.check_database),
         ]
         for name, interval, tick in schedule:
@@ -92,6 +95,7 @@ class Supervisor:
         self._tasks.append(asyncio.create_task(self.reconciler.watch(), name="docker-events"))
         self._tasks.append(asyncio.create_task(self._reconcile_forever(), name="reconciler"))
         self._tasks.append(asyncio.create_task(self._pull_now(), name="image-pull"))
+        self._tasks.append(asyncio.create_task(self._measure_now(), name="cache-first"))
 
     async def _pull_now(self) -> None:
         """The first pull, in the background: a slow registry must not hold the start-up."""
@@ -99,6 +103,13 @@ class Supervisor:
             await self.image.tick()
         except Exception:
             log.exception("image pull failed; the image loop retries")
+
+    async def _measure_now(self) -> None:
+        """The first cache pass, in the background: Docker's size walk must not hold the start-up."""
+        try:
+            await self.cache.tick()
+        except Exception:
+            log.exception("cache pass failed; the cache loop retries")
 
     async def _reconcile_forever(self) -> None:
         await self.reconciler.run()

@@ -11,7 +11,18 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # Strict: a YAML `true` or "8000" is refused, not read as port 1 or coerced.
 Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
@@ -84,6 +95,68 @@ class PortStyle(StrEnum):
     extra_flags = "extra_flags"  # martinbjeldbak: EXTRA_FLAGS and ALLOW_REMOTE_ACCESS
 
 
+class CacheMode(StrEnum):
+    """Where an engine keeps its cache (see supervisor.core.environment.cache_flags)."""
+
+    disk = "disk"  # its cache directory in the container's writable layer, capped by --cache-limit
+    memory = "memory"  # live streams cached in RAM (--live-cache-type memory, --live-mem-cache-size)
+    tmpfs = "tmpfs"  # its cache directory on a tmpfs mount of `limit` bytes (the kernel holds the cap)
+
+
+GIB = 1 << 30
+MIB = 1 << 20
+_BYTE_SIZE: TypeAdapter[ByteSize] = TypeAdapter(ByteSize)
+# The smallest cap each mode takes: the engine's --cache-limit counts whole GiB; a live stream needs some
+# megabytes of buffer in RAM or on a tmpfs.
+CACHE_LIMIT_MIN = {CacheMode.disk: GIB, CacheMode.memory: 16 * MIB, CacheMode.tmpfs: 16 * MIB}
+CACHE_LIMIT_MAX = 1 << 40
+CACHE_LIMIT_DEFAULT = 4 * GIB
+
+
+class CacheSettings(Frozen):
+    """The engines' cache policy. `limit` is what the engine is told (its cache cap, its memory cache's
+    size, or its tmpfs's size) and, in every mode, the disk use past which an idle engine is replaced."""
+
+    mode: CacheMode = CacheMode.disk
+    limit: ByteSize = ByteSize(CACHE_LIMIT_DEFAULT)
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> ByteSize:
+        """Sizes are read by pydantic's ByteSize ("4GiB", "512 MiB", "2GB", or bytes as an integer)."""
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError(_SIZE_HINT.format(got=f"a {type(value).__name__}"))
+        try:
+            return _BYTE_SIZE.validate_python(value)
+        except ValidationError:
+            raise ValueError(_SIZE_HINT.format(got=repr(str(value)[:40]))) from None
+
+    @field_validator("limit")
+    @classmethod
+    def _bounded(cls, limit: ByteSize, info: ValidationInfo) -> ByteSize:
+        mode = info.data.get("mode")
+        if not isinstance(mode, CacheMode):
+            return limit  # the mode's own error says what is wrong
+        least = CACHE_LIMIT_MIN[mode]
+        if not least <= limit <= CACHE_LIMIT_MAX:
+            why, example = {
+                CacheMode.disk: ("the engine's --cache-limit counts whole GiB", "4GiB"),
+                CacheMode.memory: ("a live stream needs its buffer in RAM", "256MiB"),
+                CacheMode.tmpfs: ("a live stream needs its buffer on the tmpfs", "1GiB"),
+            }[mode]
+            raise ValueError(
+                f"{limit.human_readable()} is outside {ByteSize(least).human_readable()}-1TiB, the range of "
+                f"mode {mode.value} ({why}); give a size in it, such as {example}"
+            )
+        return limit
+
+
+_SIZE_HINT = (
+    "{got} is not a size; write a number and a unit, such as 4GiB or 512MiB (KiB/MiB/GiB count 1024s, "
+    "KB/MB/GB 1000s), or a number of bytes"
+)
+
+
 class EngineSettings(Frozen):
     image: str
     port_style: PortStyle
@@ -93,6 +166,7 @@ class EngineSettings(Frozen):
     # "schedule": pulled at start-up (in the background) and every timings.image_check_interval_s;
     # "never": an image built or loaded locally, only checked for being there.
     image_pull: Literal["schedule", "never"] = "schedule"
+    cache: CacheSettings = CacheSettings()
 
 
 class EnginePorts(Frozen):
@@ -143,6 +217,8 @@ class TimingSettings(Frozen):
     vpn_stabilization_s: float = Field(default=30, ge=0)  # a VPN back up this long takes new engines first
     engine_restart_window_s: float = Field(default=2, ge=0)  # a stopped engine not back by then: replaced
     image_check_interval_s: float = Field(default=21600, gt=0)  # the engine image is pulled this often
+    # How often every engine's disk use is measured (one Docker listing with sizes; see docs/OPERATIONS.md).
+    cache_check_interval_s: float = Field(default=60, gt=0)
     circuit_breaker_failure_threshold: int = Field(default=5, ge=1)
     circuit_breaker_recovery_timeout_s: float = Field(default=300, gt=0)
 

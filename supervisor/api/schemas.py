@@ -112,7 +112,10 @@ class EngineOut(msgspec.Struct):
     health_status: Literal["healthy", "unhealthy", "unknown"]
     last_health_check: datetime | None
     last_stream_usage: datetime | None
+    # When the cache pass last saw this engine's disk use shrink (it pruned its cache); null until then.
     last_cache_cleanup: datetime | None
+    # Its container's disk use (writable layer, where a disk cache lives) at the last cache pass; null
+    # until the first pass after it started.
     cache_size_bytes: int | None
     streams: list[str]
     vpn_container: str | None
@@ -206,8 +209,8 @@ def engine_out(state: StackState, engine: Engine) -> EngineOut:
         health_status=engine.health_status.value,
         last_health_check=engine.last_health_check,
         last_stream_usage=engine.last_stream_usage,
-        last_cache_cleanup=None,
-        cache_size_bytes=None,
+        last_cache_cleanup=engine.last_cache_cleanup,
+        cache_size_bytes=engine.cache_size_bytes,
         streams=sorted(engine.streams),
         vpn_container=engine.vpn_container,
         vpn=engine.slot.vpn,

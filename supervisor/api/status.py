@@ -40,8 +40,14 @@ class StatusController(Controller):
         engines = [(engine.health_status, engine.slot.vpn or "host") for engine in state.engines.values()]
         pool = {vpn or "host": (state.pool.used(vpn), state.pool.size(vpn)) for vpn in state.pool.vpns}
         standby = {vpn or "host": state.standbys_on(vpn) for vpn in state.pool.vpns}
+        sizes = [
+            (engine.container_name, engine.slot.vpn or "host", engine.cache_size_bytes)
+            for engine in state.engines.values()
+            if engine.cache_size_bytes is not None
+        ]
+        cache = (sizes, supervisor.config.stack.engine.cache.limit)
         body = supervisor.metrics.render(
-            engines, state.active_streams(), pool, state.streams_over_limit(), standby
+            engines, state.active_streams(), pool, state.streams_over_limit(), standby, cache
         )
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

@@ -63,6 +63,7 @@ class Reason(StrEnum):
 
 class DrainReason(StrEnum):
     drifted = "its spec differs from what the current settings create"
+    cache_over_cap = "its disk use passed engine.cache.limit; replaced by a fresh one"
     forwarded_port_changed = "its VPN forwards another port now"
     vpn_failover = "its VPN is down while another is connected"
 
@@ -93,6 +94,7 @@ class EngineFacts:
     namespace_lost: bool = False  # its gluetun restarted or was replaced since it was created
     withdrawn: bool = False  # not offered to proxies right now (any reason)
     claimed: bool = False  # handed to a client whose stream has not started yet: not idle
+    cache_over_cap: bool = False  # its disk use at the last cache pass passed engine.cache.limit
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,8 @@ def _drain_reason(engine: EngineFacts, down: set[str], any_connected: bool) -> D
     """Why an engine that still runs should stop taking viewers."""
     if engine.drifted:
         return DrainReason.drifted
+    if engine.cache_over_cap:  # replaced when idle: a fresh container's writable layer is empty
+        return DrainReason.cache_over_cap
     if engine.vpn is not None and engine.vpn in down and any_connected:
         return DrainReason.vpn_failover
     return None

@@ -53,6 +53,8 @@ class Engine(Counted):  # every change counts, for the read answers (core/change
     claimed_until: float = 0.0  # handed to a provision request: not handed out again before this
     image_id: str | None = None  # the image it runs (another id than the current one: replaced when idle)
     live_sessions: int | None = None  # sessions the engine itself reports (None: unknown)
+    cache_size_bytes: int | None = None  # its container's disk use at the last cache pass (None: unmeasured)
+    last_cache_cleanup: datetime | None = None  # when a cache pass last saw that disk use shrink
 
     @property
     def host_http_port(self) -> int:

@@ -1,6 +1,6 @@
 """The Runtime protocol and the plain types it speaks (never docker SDK objects).
 
-Thirteen methods are all the supervisor needs from a container runtime, so a fake runs the whole service in
+Fourteen methods are all the supervisor needs from a container runtime, so a fake runs the whole service in
 tests and a real daemon is needed only to prove the Docker adapter.
 """
 
@@ -55,6 +55,7 @@ class ContainerSpec:
     network_mode: str | None = None  # "container:<id>" to join a gluetun's namespace
     network: str | None = None  # a user network to join (standalone engines join the stack's)
     published: tuple[PublishedPort, ...] = ()
+    tmpfs: dict[str, str] = field(default_factory=dict)  # mount path -> Docker's tmpfs options (size=...)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,12 @@ class Runtime(Protocol):
 
     async def restart(self, container_id: str) -> None:
         """Restart a container (a gluetun down past its restart timeout)."""
+        ...
+
+    async def disk_usage(self, labels: dict[str, str]) -> dict[str, int]:
+        """Container id -> the bytes its writable layer holds on disk (Docker's SizeRw), for every
+        container carrying all of these labels. Slow on a daemon whose containers hold many files: called
+        by the cache loop on its own interval, never on a request."""
         ...
 
     async def image_id(self, image: str) -> str | None:

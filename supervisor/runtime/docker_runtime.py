@@ -110,6 +110,7 @@ class DockerRuntime:
             network_mode=spec.network_mode or spec.network,
             port_bindings=bindings or None,
             restart_policy={"Name": "unless-stopped"},
+            tmpfs=dict(spec.tmpfs) or None,
         )
         # The raw API shape: the SDK's helper types are mis-annotated in types-docker.
         networking: dict[str, Any] | None = (
@@ -197,6 +198,13 @@ class DockerRuntime:
             )
             for row in rows
         ]
+
+    async def disk_usage(self, labels: dict[str, str]) -> dict[str, int]:
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        rows = await self._call(
+            "measure containers' disk use", self._api.containers, all=True, filters=filters, size=True
+        )
+        return {row["Id"]: int(row.get("SizeRw") or 0) for row in rows}
 
     async def image_id(self, image: str) -> str | None:
         return await self._call(f"inspect image {image}", self._image_id, image)

@@ -42,6 +42,8 @@ class FakeRuntime:
         self.pull_fails = False  # the registry cannot be reached
         self.pulls: list[str] = []
         self.restarts: list[str] = []  # ids restarted through the Runtime (a gluetun past its timeout)
+        self.disk_use: dict[str, int] = {}  # container id -> bytes in its writable layer (default 0)
+        self.disk_usage_calls = 0
         self._ids = itertools.count(1)
         self._watchers: list[asyncio.Queue[ContainerEvent | None]] = []
 
@@ -287,6 +289,12 @@ class FakeRuntime:
             for info in self.containers.values()
             if all(info.labels.get(key) == value for key, value in labels.items())
         ]
+
+    async def disk_usage(self, labels: dict[str, str]) -> dict[str, int]:
+        self._answer()
+        self.disk_usage_calls += 1
+        await asyncio.sleep(0)
+        return {info.id: self.disk_use.get(info.id, 0) for info in await self.list(labels)}
 
     async def close(self) -> None:
         return None

@@ -37,6 +37,7 @@ def stack_settings(
     allowed_env: tuple[str, ...] = (),
     timings: dict[str, float] | None = None,
     image: str = "engine:test",
+    cache: dict[str, object] | None = None,
     **replicas: int | str,
 ) -> StackSettings:
     base: dict[str, object] = {
@@ -45,7 +46,12 @@ def stack_settings(
         "profile": mode,
         "supervisor_port": 8000,
         "api_key_env": "SUPERVISOR_API_KEY",
-        "engine": {"image": image, "port_style": "conf", "allowed_env": list(allowed_env)},
+        "engine": {
+            "image": image,
+            "port_style": "conf",
+            "allowed_env": list(allowed_env),
+            **({"cache": cache} if cache else {}),
+        },
         "replicas": {"min": 0, "min_free": 0, "max": max_replicas, **replicas},
         "timings": timings or {},
     }

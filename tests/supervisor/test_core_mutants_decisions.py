@@ -315,28 +315,29 @@ def test_vpn_port_ranges_of_different_lengths_are_refused(settings_for: StackFac
 def test_the_spec_hash_of_this_release_is_stable(settings_for: StackFactory) -> None:
     """An engine is labelled with this hash when it is created; after an upgrade a different hash for the
     same settings would make every running engine look drifted and drain them all. So the hash is the
-    sha256 of exactly this canonical JSON (sorted keys, no spaces), cut to 16 hex digits."""
+    sha256 of exactly this canonical JSON (sorted keys, no spaces), cut to 16 hex digits. (The cache policy
+    joined it in issue 9: engines made before it carry no cap and are replaced once, when idle.)"""
     standalone = settings_for("standalone", size=2)
     slot = PortPool(standalone).reserve(None)
     assert slot is not None
     conf = (
-        '"environment":{"BIND_ALL":"true","CONF":"--http-port=6878\\n--https-port=6879\\n--bind-all",'
-        '"HTTPS_PORT":"6879","HTTP_PORT":"6878","P2P_PORT":"8621"},"image":"engine:test"'
+        '"environment":{"BIND_ALL":"true","CONF":"--http-port=6878\\n--https-port=6879\\n--bind-all'
+        '\\n--cache-limit=4","HTTPS_PORT":"6879","HTTP_PORT":"6878","P2P_PORT":"8621"},"image":"engine:test"'
     )
     assert settings_hash(standalone, slot, None) == sha16(
-        "{" + conf + ',"network":"network:","published":[19000,6878,null]}'
+        "{" + conf + ',"network":"network:","published":[19000,6878,null],"tmpfs":{}}'
     )
     assert settings_hash(standalone, slot, "acestream_default") == sha16(
-        "{" + conf + ',"network":"network:acestream_default","published":[19000,6878,null]}'
+        "{" + conf + ',"network":"network:acestream_default","published":[19000,6878,null],"tmpfs":{}}'
     )
-    assert settings_hash(standalone, slot, None) == "bc80106522dd06f8"  # the same, as engines carry it
+    assert settings_hash(standalone, slot, None) == "8bcc4ac59de30e47"  # the same, as engines carry it
     single = settings_for("single", size=2)
     vpn_slot = PortPool(single).reserve("gluetun")
     assert vpn_slot is not None
     assert settings_hash(single, vpn_slot, None) == sha16(
-        '{"environment":{"BIND_ALL":"true","CONF":"--http-port=40000\\n--https-port=41000\\n--bind-all",'
-        '"HTTPS_PORT":"41000","HTTP_PORT":"40000","P2P_PORT":"42000"},"image":"engine:test",'
-        '"network":"vpn:gluetun","published":null}'
+        '{"environment":{"BIND_ALL":"true","CONF":"--http-port=40000\\n--https-port=41000\\n--bind-all'
+        '\\n--cache-limit=4","HTTPS_PORT":"41000","HTTP_PORT":"40000","P2P_PORT":"42000"},'
+        '"image":"engine:test","network":"vpn:gluetun","published":null,"tmpfs":{}}'
     )
 
 

@@ -48,8 +48,12 @@ class RecordingApi:
     def remove_container(self, container_id: str, force: bool) -> None:
         self.calls.append(("remove", container_id))
 
-    def containers(self, all: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
-        self.calls.append(("list", filters))
+    def containers(
+        self, all: bool, filters: dict[str, list[str]], size: bool = False
+    ) -> list[dict[str, Any]]:
+        self.calls.append(("list sized" if size else "list", filters))
+        if size:  # Docker adds SizeRw (and SizeRootFs) to each row; a container it could not size has none
+            return [{"Id": "a" * 64, "SizeRw": 5 << 20, "SizeRootFs": 9 << 20}, {"Id": "b" * 64}]
         networks = {"stack_default": {"IPAddress": "10.0.0.7"}}
         return [
             {
@@ -129,3 +133,15 @@ async def test_listing_reads_state_names_and_addresses(adapter: Any) -> None:
         False,
     )
     assert (created.running, created.never_started) == (False, True)
+
+
+async def test_disk_use_is_one_sized_listing_of_the_writable_layers_and_a_tmpfs_is_a_mount(
+    adapter: Any,
+) -> None:
+    runtime, api = adapter
+    assert await runtime.disk_usage({"x": "1"}) == {"a" * 64: 5 << 20, "b" * 64: 0}
+    assert api.calls == [("list sized", {"label": ["x=1"]})]
+    await runtime.create_and_start(ContainerSpec("e", "img", {}, {}, tmpfs={"/c": "size=64,mode=1777"}))
+    assert api.calls[1][1]["host_config"]["host_config"]["tmpfs"] == {"/c": "size=64,mode=1777"}
+    await runtime.create_and_start(ContainerSpec("f", "img", {}, {}))
+    assert api.calls[3][1]["host_config"]["host_config"]["tmpfs"] is None

@@ -30,7 +30,9 @@ async def test_standalone_provision_answers_200_and_publishes_the_engine_port(
         assert (body["container_http_port"], body["container_https_port"]) == (6878, 6879)
         spec = runtime.specs[body["container_id"]]
         assert spec.published[0].host_port == 19000 and spec.published[0].container_port == 6878
-        assert spec.environment["CONF"] == "--http-port=6878\n--https-port=6879\n--bind-all"
+        # The ports, then the default cache policy's cap (engine.cache: disk, 4GiB).
+        conf = "--http-port=6878\n--https-port=6879\n--bind-all\n--cache-limit=4"
+        assert spec.environment["CONF"] == conf
         assert spec.labels["team"] == "a" and spec.labels["acestream-orchestrator.host_http_port"] == "19000"
         engines = (await client.get("/engines")).json()
         assert [engine["container_id"] for engine in engines] == [body["container_id"]]

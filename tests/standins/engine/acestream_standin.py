@@ -10,6 +10,11 @@ docs/developers/*.md): get_version, get_status, get_network_connection_status, /
 /ace/c segments), stat (/ace/stat) and command (/ace/cmd) URLs.
 Without --bind-all it listens on 127.0.0.1 only, as the engine does. It never opens an outgoing connection.
 
+A disk cache that grows, for the cache tests: env STANDIN_CACHE_BYTES_PER_S (default 0: none) makes a thread
+append that many bytes a second, in 1 MiB piece files, under the cache directory its flags name
+(`--cache-dir`, default ~/.ACEStream/.acestream_cache), whatever cap the flags give (it stands in for the
+engines users report filling the disk); `GET /_standin/state` shows the cache flags it read.
+
 Faults for tests, not part of the real engine: env STANDIN_FAULT (`slow:SECONDS`, `error`, `hang`,
 `exit:CODE`) at start, or `POST /_standin/fault` with {"mode": "none"|"slow"|"error"|"hang"|"exit",
 "delay_s": 2.0, "code": 1}; `GET /_standin/state` shows the ports it parsed and its sessions. The
@@ -82,6 +87,47 @@ def parse_ports(flags: list[str]) -> dict[str, object]:
     return result
 
 
+CACHE_PIECE_BYTES = 1 << 20
+
+
+def parse_cache(flags: list[str]) -> dict[str, object]:
+    """The cache flags the engine would read (the last occurrence wins), and the directory it caches in."""
+    result: dict[str, object] = {
+        "cache_dir": os.path.expanduser("~/.ACEStream/.acestream_cache"),
+        "cache_limit": None,
+        "live_cache_type": None,
+        "live_mem_cache_size": None,
+    }
+    names = {
+        "--cache-dir": "cache_dir",
+        "--cache-limit": "cache_limit",
+        "--live-cache-type": "live_cache_type",
+        "--live-mem-cache-size": "live_mem_cache_size",
+    }
+    for index, flag in enumerate(flags):
+        name, equals, value = flag.partition("=")
+        if name in names:
+            if not equals and index + 1 < len(flags):
+                value = flags[index + 1]
+            result[names[name]] = int(value) if value.isdigit() else value
+    return result
+
+
+def grow_cache(directory: str, bytes_per_s: float) -> None:
+    """Append to the cache for ever, bytes_per_s a second, a new piece file every CACHE_PIECE_BYTES."""
+    os.makedirs(directory, exist_ok=True)
+    step_s = 0.1
+    block = b"\0" * max(1, int(bytes_per_s * step_s))
+    written, piece = 0, 0
+    while True:
+        with open(os.path.join(directory, f"piece-{piece:06d}.bin"), "ab") as file:
+            file.write(block)
+        written += len(block)
+        if written >= CACHE_PIECE_BYTES:
+            written, piece = 0, piece + 1
+        time.sleep(step_s)
+
+
 def ts_chunk() -> bytes:
     """A few MPEG-TS packets: 188 bytes each, sync byte 0x47, continuity counter 0..N."""
     chunk = bytearray()
@@ -94,8 +140,9 @@ def ts_chunk() -> bytes:
 
 
 class Engine:
-    def __init__(self, ports: dict[str, object]) -> None:
+    def __init__(self, ports: dict[str, object], cache: dict[str, object] | None = None) -> None:
         self.ports = ports
+        self.cache = cache or {}
         self.lock = threading.Lock()
         self.sessions: dict[str, dict[str, object]] = {}
         self.fault: dict[str, object] = {"mode": "none"}
@@ -195,7 +242,8 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_standin/state":
             with self.engine.lock:
                 sessions = sorted(self.engine.sessions)
-            self.send_json({"ports": self.engine.ports, "fault": self.engine.fault, "sessions": sessions})
+            state = {"ports": self.engine.ports, "fault": self.engine.fault, "sessions": sessions}
+            self.send_json({**state, "cache": self.engine.cache})
             return
         if self.apply_fault():
             return
@@ -371,8 +419,13 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["--healthcheck"]:
         healthcheck()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))  # PID 1 has no default SIGTERM action
-    ports = parse_ports(engine_flags(argv, dict(os.environ)))
-    engine = Engine(ports)
+    flags = engine_flags(argv, dict(os.environ))
+    ports, cache = parse_ports(flags), parse_cache(flags)
+    engine = Engine(ports, cache)
+    cache_rate = float(os.environ.get("STANDIN_CACHE_BYTES_PER_S", "0"))
+    if cache_rate > 0:
+        directory = str(cache["cache_dir"])
+        threading.Thread(target=grow_cache, args=(directory, cache_rate), name="cache", daemon=True).start()
     engine.set_fault(fault_from_env(os.environ.get("STANDIN_FAULT", "")))
     Handler.engine = engine
     address = "0.0.0.0" if ports["bind_all"] else "127.0.0.1"
