@@ -8,6 +8,7 @@ image wrote as root, prints its version first, and carries the OCI labels from i
 from __future__ import annotations
 
 import json
+import re
 import time
 import tomllib
 import urllib.request
@@ -131,26 +132,31 @@ def check_container(
         labels=labels,
         remove=True,
     )
-    container = client.containers.run(
-        tag,
-        detach=True,
-        name=f"{stack}-supervisor",
-        labels=labels,
-        network=network,
-        environment={
-            "ACE_SUPERVISOR_SETTINGS": "/etc/ace-supervisor/settings.json",
-            "ACE_SUPERVISOR_BIND": "0.0.0.0",
-            "ACE_SUPERVISOR_PROJECT": stack,
-            "ACE_SUPERVISOR_NETWORK": network,
-            "SUPERVISOR_API_KEY": KEY,
-        },
-        volumes={
-            socket: {"bind": "/var/run/docker.sock", "mode": "rw"},
-            str(settings_json(tmp_path, stack)): {"bind": "/etc/ace-supervisor/settings.json", "mode": "ro"},
-            volume.name: {"bind": "/data", "mode": "rw"},
-        },
-        ports={"8000/tcp": ("127.0.0.1", SUPERVISOR_PORT)},
-    )
+    settings = settings_json(tmp_path, stack)
+
+    def start() -> Any:
+        return client.containers.run(
+            tag,
+            detach=True,
+            name=f"{stack}-supervisor",
+            labels=labels,
+            network=network,
+            environment={
+                "ACE_SUPERVISOR_SETTINGS": "/etc/ace-supervisor/settings.json",
+                "ACE_SUPERVISOR_BIND": "0.0.0.0",
+                "ACE_SUPERVISOR_PROJECT": stack,
+                "ACE_SUPERVISOR_NETWORK": network,
+                "SUPERVISOR_API_KEY": KEY,
+            },
+            volumes={
+                socket: {"bind": "/var/run/docker.sock", "mode": "rw"},
+                str(settings): {"bind": "/etc/ace-supervisor/settings.json", "mode": "ro"},
+                volume.name: {"bind": "/data", "mode": "rw"},
+            },
+            ports={"8000/tcp": ("127.0.0.1", SUPERVISOR_PORT)},
+        )
+
+    container = start()
     try:
         wait_for("/health", lambda: call("/health")[0] == 200, 60)
         health = call("/health/status")[1]
@@ -180,5 +186,31 @@ def check_container(
         print(f"healthy {time.monotonic() - waited:.0f} s after serving")
         first = container.logs().decode().splitlines()[0]
         assert first == f"ace-supervisor {VERSION} (revision {REVISION})"
+
+        # The backup docs/DEPLOY.md gives, while the supervisor runs, as the image's user.
+        backup = container.exec_run(["python3", "-c", documented_backup(), "/data/backup.db"], user="ace")
+        assert backup.exit_code == 0, backup.output
+        count = (
+            "import sqlite3; db = sqlite3.connect('/data/backup.db'); "
+            "print(db.execute('SELECT count(*) FROM engines').fetchone()[0])"
+        )
+        assert container.exec_run(["python3", "-c", count], user="ace").output.decode().strip() == "1"
+
+        # An upgrade: the supervisor container replaced, the engine kept and adopted.
+        container.stop(timeout=10)
+        container.remove()
+        container = start()
+        wait_for("/health after the restart", lambda: call("/health")[0] == 200, 60)
+        assert [e["container_id"] for e in call("/engines")[1]] == [engine["container_id"]]
+        adopted = call("/events?type=engine_adopted")[1]
+        assert [event["engine_id"] for event in adopted] == [engine["container_id"]]
     finally:
         container.remove(force=True)
+
+
+def documented_backup() -> str:
+    """The Python one-liner docs/DEPLOY.md runs in the container to back the database up."""
+    text = (ROOT / "docs" / "DEPLOY.md").read_text()
+    match = re.search(r'python3 -c \\\n\s*"([^"]+)"', text)
+    assert match, "docs/DEPLOY.md lost its backup command"
+    return match.group(1)
