@@ -15,7 +15,7 @@ import urllib.request
 
 import click
 
-from supervisor import log_format
+from supervisor import log_format, version
 from supervisor.settings import (
     ConfigError,
     listen_host,
@@ -43,7 +43,8 @@ def serve() -> None:
     try:
         config = load_config()
     except ConfigError as error:
-        raise click.ClickException(str(error)) from None
+        raise click.ClickException(str(error)) from None  # one line: the variable, the problem, the fix
+    click.echo(version.banner())  # the log's first line: which version runs (or refused to)
     log_format.configure(config.env.log_level)  # one line per record: what clients sent is escaped
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe would drown the log
     try:

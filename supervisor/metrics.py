@@ -5,11 +5,31 @@ Gauges are filled from memory when /metrics is scraped, so a scrape never calls 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from supervisor import version
+from supervisor.core.breaker import BreakerState
+from supervisor.core.capacity import BlockCode
+from supervisor.core.events import EventType
 from supervisor.core.health import HealthStatus
+from supervisor.core.offer import EnginePhase
 
 NAMESPACE = "ace_supervisor"
+
+
+@dataclass(frozen=True)
+class StackFacts:
+    """The facts the operator gauges show, gathered from memory at each scrape."""
+
+    phases: list[tuple[EnginePhase, str]]  # (phase, vpn or "host") per engine and standby
+    vpns: Mapping[str, tuple[bool, int | None]]  # vpn -> (connected, forwarded port); empty: standalone
+    breaker: BreakerState
+    breaker_failures: int
+    docker_reachable: bool
+    blocked: BlockCode | None  # why a provision would be refused now
 
 
 class Metrics:
@@ -24,7 +44,7 @@ class Metrics:
         )
         self.provision_attempts = Counter(
             "provision_attempts",
-            "Provision attempts by result (started, failed, refused, rolled_back)",
+            "Provision attempts by result (docs/API.md lists them)",
             ["result"],
             namespace=NAMESPACE,
             registry=r,
@@ -91,6 +111,85 @@ class Metrics:
             registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3),
         )
+        # What an operator's dashboard needs beyond the counts above (docs/grafana/).
+        self.engine_phases = Gauge(
+            "engines_by_phase",
+            "Engines by phase (standby, starting, ready, or why withdrawn) and VPN",
+            ["phase", "vpn"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.vpn_connected = Gauge(
+            "vpn_connected", "1 while the VPN reports running", ["vpn"], namespace=NAMESPACE, registry=r
+        )
+        self.vpn_forwarded_port = Gauge(
+            "vpn_forwarded_port",
+            "The port the VPN forwards (only while it forwards one)",
+            ["vpn"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "circuit_breaker_state",
+            "1 for the provisioning breaker's current state",
+            ["state"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.breaker_failures = Gauge(
+            "circuit_breaker_failures",
+            "Consecutive failed engine starts the breaker counts",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.docker_reachable = Gauge(
+            "docker_reachable", "1 while the Docker daemon answers", namespace=NAMESPACE, registry=r
+        )
+        self.provisioning_blocked = Gauge(
+            "provisioning_blocked",
+            "1 for the reason a provision would be refused now (all 0: provisioning is possible)",
+            ["code"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.events = Counter(
+            "events", "Events logged (GET /events), by type", ["type"], namespace=NAMESPACE, registry=r
+        )
+        for kind in EventType:  # every type from the start: a rate() over one never seen is 0, not absent
+            self.events.labels(type=kind.value)
+        self.build_info = Gauge(
+            "build_info",
+            "Always 1; the labels say which supervisor runs",
+            ["version", "revision"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.build_info.labels(version=version.version(), revision=version.revision() or "").set(1)
+
+    def count_event(self, kind: EventType) -> None:
+        self.events.labels(type=kind.value).inc()
+
+    def refresh_stack(self, facts: StackFacts) -> None:
+        """Refresh the operator gauges from what the supervisor holds in memory."""
+        self.engine_phases.clear()
+        vpns = {vpn for _, vpn in facts.phases} | set(facts.vpns)
+        for phase in EnginePhase:
+            for vpn in vpns:
+                self.engine_phases.labels(phase=phase.value, vpn=vpn).set(
+                    sum(1 for seen, on in facts.phases if seen is phase and on == vpn)
+                )
+        self.vpn_connected.clear()
+        self.vpn_forwarded_port.clear()
+        for vpn, (connected, forwarded) in facts.vpns.items():
+            self.vpn_connected.labels(vpn=vpn).set(int(connected))
+            if forwarded is not None:
+                self.vpn_forwarded_port.labels(vpn=vpn).set(forwarded)
+        for state in BreakerState:
+            self.breaker_state.labels(state=state.value).set(int(state is facts.breaker))
+        self.breaker_failures.set(facts.breaker_failures)
+        self.docker_reachable.set(int(facts.docker_reachable))
+        for code in BlockCode:
+            self.provisioning_blocked.labels(code=code.value).set(int(code is facts.blocked))
 
     def render(
         self,

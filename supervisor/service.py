@@ -48,7 +48,7 @@ class Supervisor:
         self.state = StackState.create(config, self.clock)
         self.lease = Lease(runtime, config.stack.stack, self.clock, config.env.project)
         self.metrics = Metrics()
-        self.store = Store(config.env.db_path)
+        self.store = Store(config.env.db_path, on_event=self.metrics.count_event)
         self.provisioner = Provisioner(self.state, runtime, self.store, self.metrics)
         self.provisioner.engine_answers = self.probes.engine_answers
         self.readiness = Readiness(self.state, self.probes, self.provisioner, self.metrics)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -77,8 +78,9 @@ class StoreError(Exception):
 
 
 class Store:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, on_event: Callable[[EventType], None] | None = None) -> None:
         self._path = None if str(path) == ":memory:" else Path(path)
+        self._on_event = on_event  # told of each event logged (the events_total metric)
         # What this store wrote that is still current, so a database file deleted or replaced under a
         # running supervisor can be written again from memory (see ensure_file).
         self._engines: dict[str, Engine] = {}
@@ -275,6 +277,8 @@ class Store:
                 message,
             ),
         )
+        if self._on_event is not None:
+            self._on_event(kind)
         newest = cursor.lastrowid or 0
         if newest % 100 == 0:
             self._db.execute("DELETE FROM events WHERE id <= ?", (newest - EVENT_RETENTION,))

@@ -14,7 +14,10 @@ from supervisor.api.errors import documented
 from supervisor.api.read_cache import NOT_MODIFIED, VALIDATOR, read_answers
 from supervisor.api.schemas import Scaled
 from supervisor.api.status_view import OrchestratorStatus
+from supervisor.core.offer import EnginePhase, phase
 from supervisor.errors import InvalidInput
+from supervisor.metrics import StackFacts
+from supervisor.service import Supervisor
 
 
 class StatusController(Controller):
@@ -39,6 +42,7 @@ class StatusController(Controller):
         state = supervisor.state
         engines = [(engine.health_status, engine.slot.vpn or "host") for engine in state.engines.values()]
         pool = {vpn or "host": (state.pool.used(vpn), state.pool.size(vpn)) for vpn in state.pool.vpns}
+        supervisor.metrics.refresh_stack(stack_facts(supervisor))
         standby = {vpn or "host": state.standbys_on(vpn) for vpn in state.pool.vpns}
         sizes = [
             (engine.container_name, engine.slot.vpn or "host", engine.cache_size_bytes)
@@ -66,3 +70,26 @@ class StatusController(Controller):
         supervisor.state.scale_target = n
         supervisor.scale_soon()
         return Scaled(n, len(supervisor.state.engines), replicas.min, replicas.max)
+
+
+def stack_facts(supervisor: Supervisor) -> StackFacts:
+    """What the operator gauges show, from memory (no Docker call)."""
+    state = supervisor.state
+    phases = [
+        (phase(state.withdrawal(engine), ready=engine.ready), engine.slot.vpn or "host")
+        for engine in state.engines.values()
+    ]
+    phases += [(EnginePhase.standby, standby.slot.vpn or "host") for standby in state.standbys.values()]
+    refusal = supervisor.blocked()
+    return StackFacts(
+        phases=phases,
+        vpns={
+            key: (vpn.connected, vpn.forwarded_port if vpn.connected else None)
+            for key, vpn in state.vpns.items()
+            if key is not None
+        },
+        breaker=state.breaker.state,
+        breaker_failures=state.breaker.failures,
+        docker_reachable=state.docker_unreachable_since is None,
+        blocked=refusal.code if refusal else None,
+    )

@@ -21,6 +21,26 @@ class Withdrawn(StrEnum):
     draining = "draining"  # it serves its last streams and leaves once idle (changed spec, port, VPN)
 
 
+class EnginePhase(StrEnum):
+    """Where an engine is in its life, as the metrics show it: a withdrawal reason when it has one."""
+
+    standby = "standby"  # created and never started (a Standby, not yet an Engine)
+    starting = "starting"  # running, its HTTP API has not answered yet
+    ready = "ready"  # offered to proxies
+    draining = Withdrawn.draining.value
+    unhealthy = Withdrawn.unhealthy.value
+    vpn_down = Withdrawn.vpn_down.value
+    namespace_lost = Withdrawn.namespace_lost.value
+    container_stopped = Withdrawn.container_stopped.value
+
+
+def phase(withdrawn: Withdrawn | None, *, ready: bool) -> EnginePhase:
+    """An engine's phase: why it is withdrawn if it is, else ready once its API has answered."""
+    if withdrawn is not None:
+        return EnginePhase(withdrawn.value)
+    return EnginePhase.ready if ready else EnginePhase.starting
+
+
 # How long an engine handed to a provision request is kept for that client's first stream before it may
 # be handed to another (a client that gave up never starts one).
 CLAIM_S = 10.0

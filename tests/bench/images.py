@@ -62,7 +62,7 @@ GLUETUN_IMAGE = "qmcgaw/gluetun:v3.41.1"
 SUPERVISOR_IMAGE = "acestream-orchestrator-supervisor:local"
 # What the project's Dockerfile copies: a change to any of these rebuilds the supervisor image.
 SUPERVISOR_INPUTS = (
-    "Dockerfile", ".dockerignore", "pyproject.toml", "README.md",
+    "Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "scripts/supervisor-entrypoint.sh",
     "generator", "supervisor", "templates", "profiles",
 )  # fmt: skip
 
