@@ -97,6 +97,8 @@ class Metrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        for by in ("engine", "replacement"):  # every series from 0, so a rate has a start
+            self.cache_cleanups.labels(by=by)
         self.cache_check_duration = Gauge(
             "cache_check_duration_seconds",
             "How long the last cache pass waited for Docker's disk-use listing",

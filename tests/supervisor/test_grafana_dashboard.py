@@ -229,6 +229,7 @@ async def exported(open_client: Any, runtime: FakeRuntime, auth: dict[str, str])
             for n in range(2)
         ]
         await supervisor.readiness.tick()
+        await supervisor.cache.tick()  # the engines' disk use, measured
         event = started_event(engines[0]["host_http_port"], labels={"stream_id": "s"})
         assert (await client.post("/events/stream_started", json=event, headers=auth)).status_code == 200
         ended = {"container_id": "acexy-7f3a", "stream_id": "s", "reason": "client_disconnected"}
