@@ -30,6 +30,7 @@ EVENTS_SHOWN = 100  # newest events, after the filters
 class EngineImage(msgspec.Struct):
     id: str | None  # the image id the engine runs
     outdated: bool  # another id than the current one: replaced once idle
+    built: datetime | None  # when that image was built (its age), null while unknown
 
 
 class EngineRow(msgspec.Struct):
@@ -76,7 +77,14 @@ def dashboard_state(
     state, store = supervisor.state, supervisor.store
     current = state.image.current_id
     engines = [
-        EngineRow(shown, EngineImage(engine.image_id, outdated(engine.image_id, current)))
+        EngineRow(
+            shown,
+            EngineImage(
+                engine.image_id,
+                outdated(engine.image_id, current),
+                state.image.built.get(engine.image_id) if engine.image_id else None,
+            ),
+        )
         for shown, engine in zip(listed_engines(state, True), state.engines.values(), strict=True)
     ]
     names = {engine.container_id: engine.container_name for engine in state.engines.values()}

@@ -204,6 +204,9 @@ def test_the_page_loads_without_console_errors_shows_the_status_and_passes_axe(
     with stack.client() as client:
         harness.wait_until(lambda: kpis(page) == answered(client), 5, "the KPIs equal /orchestrator/status")
     expect(page.locator("[data-vpn='gluetun']")).to_contain_text("203.0.113")  # the stand-in's public IP
+    built = page.locator("#engines tbody tr").first.locator("td[data-image-built]")
+    expect(built).to_have_attribute("data-image-built", re.compile(r"^\d{4}-\d\d-\d\dT"))  # from Docker
+    expect(built).to_contain_text(" old")
     results = Axe().run(page)
     grave = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
     assert not grave, results.generate_report()

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from acexy_events import started_event
 from litestar import Litestar
 
 from supervisor.dashboard.feed import FEED_POLL_S
+from supervisor.runtime.docker_runtime import docker_time
+from supervisor.runtime.fake import IMAGE_BUILT
 
 pytestmark = pytest.mark.anyio
 WRONG = {"Authorization": "Bearer not-the-key"}
@@ -65,6 +68,7 @@ async def test_the_snapshot_shows_what_the_routes_answer(
         assert shown["vpn"] == (await client.get("/vpn/status")).json()
         assert [row["engine"] for row in shown["engines"]] == (await client.get("/engines?all=true")).json()
         assert shown["engines"][0]["image"]["outdated"] is False
+        assert shown["engines"][0]["image"]["built"] == IMAGE_BUILT.isoformat().replace("+00:00", "Z")
         assert shown["engines"][0]["image"]["id"].startswith("sha256:")
         (row,) = shown["streams"]
         assert row["stream"] == (await client.get(f"/streams/{stream_id}")).json()
@@ -80,6 +84,25 @@ async def test_the_snapshot_shows_what_the_routes_answer(
         }
         assert shown["image"]["reference"] == "engine:test" and shown["image"]["missing"] is None
         assert shown["read_only"] is False
+
+
+async def test_an_engine_on_an_older_image_shows_it_outdated_with_that_images_age(
+    open_client: Any, runtime: Any, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone") as client:
+        supervisor = client.app.state.supervisor
+        made = (await client.post("/provision/acestream", headers=auth)).json()
+        event = started_event(made["host_http_port"], session="s1")  # busy: kept while it serves
+        assert (await client.post("/events/stream_started", json=event, headers=auth)).status_code == 200
+        newer = "sha256:" + "b" * 64
+        runtime.registry["engine:test"] = newer  # a newer image behind the same tag, built a month later
+        runtime.image_built[newer] = datetime(2026, 12, 1, tzinfo=UTC)
+        await supervisor.image.tick()
+        shown = (await client.get("/dashboard/state", headers=auth)).json()
+        (row,) = shown["engines"]
+        assert row["image"]["outdated"] is True and row["image"]["id"] != newer
+        assert row["image"]["built"] == "2026-11-01T00:00:00Z"  # its own image's age, not the new one's
+        assert shown["image"]["current_id"] == newer
 
 
 async def test_the_snapshots_event_log_filters_by_type_and_engine(
@@ -259,3 +282,11 @@ async def feed(app: Litestar, headers: dict[str, str], disconnect: bool = True) 
         if disconnect and not task.done():
             await inbox.put({"type": "http.disconnect"})
         await asyncio.wait_for(task, 5)
+
+
+def test_docker_build_times_are_read_to_the_microsecond_and_the_zero_time_is_none() -> None:
+    assert docker_time("2026-11-01T10:00:00.123456789Z") == datetime(2026, 11, 1, 10, 0, 0, 123456, UTC)
+    assert docker_time("2026-11-01T10:00:00Z") == datetime(2026, 11, 1, 10, tzinfo=UTC)
+    assert docker_time("2026-11-01T12:00:00.5+02:00") == datetime(2026, 11, 1, 10, 0, 0, 500000, UTC)
+    assert docker_time("0001-01-01T00:00:00Z") is None  # Docker's zero time: unknown
+    assert docker_time("yesterday") is None

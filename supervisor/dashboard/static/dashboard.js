@@ -287,7 +287,9 @@
         el("td", {}, badge(engine.health_status), el("span", { class: "when", text: ` ${engine.last_health_check ? `checked ${ago(engine.last_health_check)}` : "not checked yet"}` })),
         el("td", { text: `${engine.streams.length} / ${perEngine}` }),
         el("td", { text: bytes(engine.cache_size_bytes) }),
-        el("td", {}, image.outdated ? badge("outdated", "bad") : badge("current", "neutral"),
+        el("td", { "data-image-built": image.built || "" },
+          image.outdated ? badge("outdated", "bad") : badge("current", "neutral"),
+          el("span", { text: image.built ? ` ${span(seconds(image.built))} old` : " age unknown" }),
           image.id ? el("code", { class: "when", text: ` ${image.id.replace("sha256:", "").slice(0, 12)}` }) : ""),
         el("td", { text: span(seconds(engine.first_seen)) }),
         el("td", {}, remove));
