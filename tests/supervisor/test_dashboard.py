@@ -189,6 +189,21 @@ async def test_the_feed_delivers_each_new_event_and_state_change_within_a_second
         assert live.last_id == seen["log"]["id"]
 
 
+async def test_an_open_feed_is_timed_until_it_answers_not_for_as_long_as_it_stays_open(
+    open_client: Any, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone") as client:
+        async with feed(client.app, auth) as live:
+            assert (await live.next_event())[0] == "hello"
+            await asyncio.sleep(1.0)  # a page left open
+        metrics = (await client.get("/metrics")).text
+    prefix = (
+        'ace_supervisor_api_request_duration_seconds_sum{method="GET",route="/events/stream",status="200"}'
+    )
+    (line,) = [line for line in metrics.splitlines() if line.startswith(prefix)]
+    assert float(line.rsplit(" ", 1)[1]) < 0.5
+
+
 async def test_a_feed_reopened_with_last_event_id_gets_what_it_missed(
     open_client: Any, auth: dict[str, str]
 ) -> None:
