@@ -11,6 +11,8 @@ stand-ins), shared by every test of this file.
   ACE_DASHBOARD_SCREENSHOT_DOCS=1, as docs/dashboard.png.
 - Scaled to two from the page, an engine container killed behind its back shows withdrawn, then replaced.
 - An engine removed and the breaker reset from the page: each confirmed first, its outcome shown.
+- Restarted read-only: the page shows the stack without a key; an action asks for it, and a wrong one is
+  refused with the message, the right one then does it.
 
 Marked docker: under CI=true none of them may skip, and a missing Chromium is a failure there (.ci/run,
 through the justfile, installs Debian's chromium when it is missing).
@@ -357,3 +359,28 @@ def screenshot(page: Page) -> None:
     if os.environ.get("ACE_DASHBOARD_SCREENSHOT_DOCS") == "1":
         shutil.copyfile(path, DOCS_SCREENSHOT)
         print(f"dashboard: and copied to {DOCS_SCREENSHOT}")
+
+
+def test_read_only_mode_shows_the_stack_without_a_key_and_an_action_still_needs_the_right_one(
+    tab: Tab, stack: harness.SupervisorProcess
+) -> None:
+    """Last in this file: it restarts the shared supervisor with ACE_SUPERVISOR_DASHBOARD_READ_ONLY."""
+    stack.stop()
+    stack.extra_env["ACE_SUPERVISOR_DASHBOARD_READ_ONLY"] = "true"
+    stack.start()
+    page = tab.page
+    page.goto(f"{stack.url}/dashboard")
+    tab.wait_loaded()  # no key asked: the views are open
+    expect(page.locator("#key-dialog")).to_be_hidden()
+    page.get_by_role("button", name="Reset circuit breaker").click()
+    confirm(page)
+    expect(page.locator("#key-dialog")).to_be_visible()  # the action asks for the key
+    page.get_by_role("textbox", name="API key").fill("not-the-key")
+    page.get_by_role("button", name="Use this key").click()
+    expect(page.locator("#outcome")).to_contain_text("Not done: The API key was refused (403)")
+    expect(page.locator("#key-error")).to_contain_text("not this supervisor's key")
+    page.get_by_role("textbox", name="API key").fill(harness.API_KEY)
+    page.get_by_role("button", name="Use this key").click()  # the refused action is sent again
+    expect(page.locator("#outcome")).to_contain_text("Circuit breaker reset: it is closed now.")
+    refused = [error for error in tab.errors if "status of 403" not in error]
+    assert not refused, refused  # the one 403 is the browser's own log line of the refused request
