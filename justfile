@@ -38,11 +38,13 @@ gen-check:
     {{bin}}/gen check
 
 # As root, tests marked docker run in a private daemon the suite starts (scripts/test-dockerd), stopped
-# again whatever happens; a daemon already running (`bench-up`) is left running.
+# again whatever happens; a daemon already running (`bench-up`) is left running. As root, Debian's
+# chromium is installed first when missing (the dashboard's browser tests drive it).
 [doc("The whole pytest suite, the real-Docker bench included (as root).")]
 pytest *args:
     #!/usr/bin/env bash
     set -euo pipefail
+    scripts/ensure-chromium
     if scripts/test-dockerd status >/dev/null 2>&1; then keep=1; else keep=0; fi
     trap '[ "$keep" = 1 ] || scripts/test-dockerd stop >/dev/null 2>&1 || true' EXIT
     {{bin}}/pytest {{args}}

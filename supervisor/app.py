@@ -27,6 +27,7 @@ from supervisor.api.status import StatusController
 from supervisor.api.streams import StreamController
 from supervisor.api.timing import timing_middleware
 from supervisor.core.clock import Clock
+from supervisor.dashboard.routes import STATIC_FILES, TEMPLATES, DashboardController
 from supervisor.probes import Probes
 from supervisor.runtime.base import Runtime
 from supervisor.service import Supervisor
@@ -55,10 +56,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.closing = False
         await supervisor.start(loops=loops)
         try:
             yield
         finally:
+            app.state.closing = True  # live feeds (GET /events/stream) end
             await supervisor.stop()
 
     async def after_change(request: Request[Any, Any, Any]) -> None:
@@ -75,6 +78,8 @@ def create_app(
             StatusController,
             EventController,
             OperatorController,
+            DashboardController,
+            STATIC_FILES,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -82,6 +87,7 @@ def create_app(
         state=State({"supervisor": supervisor}),
         middleware=[timing_middleware(supervisor.metrics), allow_middleware],
         openapi_config=openapi_config(config),
+        template_config=TEMPLATES,
         request_class=BoundedRequest,
         request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import sys
 import urllib.request
+from types import FrameType
 
 import click
 
@@ -55,13 +56,22 @@ def serve() -> None:
         raise click.ClickException(str(error)) from None
     address = f"{_url_host(config.listen_host)}:{config.listen_port}"
     click.echo(f"ace-supervisor: serving {config.stack.stack} on {address}")
-    uvicorn.run(
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # uvicorn waits for every open response before the shutdown: live feeds (GET /events/stream)
+            # never end by themselves, so they are told to end here.
+            app.state.closing = True
+            super().handle_exit(sig, frame)
+
+    server_config = uvicorn.Config(
         app,
         host=config.listen_host,
         port=config.listen_port,
         log_level=config.env.log_level.lower(),
         access_log=False,
     )
+    Server(server_config).run()
 
 
 @main.command(help="Exit 0 when the local supervisor answers its health route (for Docker healthchecks).")

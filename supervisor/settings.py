@@ -46,6 +46,9 @@ class EnvironmentSettings(BaseSettings):
     readiness_interval_s: float = Field(default=1.0, gt=0)
     port: int | None = Field(default=None, ge=1, le=65535)  # listen port; default: the rendered one
     bind: str | None = None  # listen address; default: the stack's host_ip, else every address
+    # The dashboard's views (GET /dashboard/state, GET /events/stream) open without the key; its actions
+    # still need it. Off: the page asks for the key before it shows anything.
+    dashboard_read_only: bool = False
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from supervisor.core.events import EVENT_RETENTION, EventType
 from supervisor.core.records import STREAM_RETENTION, Engine, KeyType, Stream, StreamStatus
@@ -87,6 +88,8 @@ class Store:
         self._active: dict[str, Stream] = {}
         self._ended_saved = 0  # ended streams saved since start: every 100th prunes the history
         self._db = self._open()
+        # The newest event's id: a live feed (GET /events/stream) compares it to what it sent, without SQL.
+        self.newest_event_id = self._newest_event_id()
         # Streams active at the last stop are current too (restored onto their engines at start).
         self._active = {stream.id: stream for stream in self.streams(StreamStatus.started)}
 
@@ -133,6 +136,7 @@ class Store:
                 with contextlib.suppress(FileNotFoundError):
                     Path(f"{self._path}{leftover}").unlink()
         self._db = self._open()
+        self.newest_event_id = self._newest_event_id()  # the new file's: a live feed starts again from it
         for engine in self._engines.values():
             self.save_engine(engine)
         for stream in self._active.values():
@@ -280,6 +284,7 @@ class Store:
         if self._on_event is not None:
             self._on_event(kind)
         newest = cursor.lastrowid or 0
+        self.newest_event_id = max(self.newest_event_id, newest)
         if newest % 100 == 0:
             self._db.execute("DELETE FROM events WHERE id <= ?", (newest - EVENT_RETENTION,))
 
@@ -304,10 +309,19 @@ class Store:
             )
             arguments += [engine, engine, engine, engine]
         rows = self._db.execute(query + " ORDER BY id DESC LIMIT ?", [*arguments, limit])
-        return [
-            Event(int(r[0]), datetime.fromisoformat(r[1]), EventType(r[2]), r[3], r[4], str(r[5]))
-            for r in rows
-        ]
+        return [_event(row) for row in rows]
+
+    def events_after(self, event_id: int, limit: int) -> list[Event]:
+        """The events recorded after `event_id`, oldest first, at most `limit` (the oldest of them)."""
+        rows = self._db.execute("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (event_id, limit))
+        return [_event(row) for row in rows]
+
+    def _newest_event_id(self) -> int:
+        return int(self._db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
+
+def _event(r: tuple[Any, ...]) -> Event:
+    return Event(int(r[0]), datetime.fromisoformat(r[1]), EventType(r[2]), r[3], r[4], str(r[5]))
 
 
 def _stream(row: tuple[object, ...]) -> Stream:

@@ -43,3 +43,11 @@ def require_api_key(connection: Connection, _: BaseRouteHandler) -> None:
         )
     if not hmac.compare_digest(key.encode(), expected.encode()):
         raise PermissionDeniedException("the API key is wrong")
+
+
+def require_key_for_views(connection: Connection, handler: BaseRouteHandler) -> None:
+    """The dashboard's views (its snapshot and live feed) need the key too, unless the operator opened
+    them with ACE_SUPERVISOR_DASHBOARD_READ_ONLY. Its actions are the API's keyed routes either way."""
+    if connection.app.state.supervisor.config.env.dashboard_read_only:
+        return
+    require_api_key(connection, handler)

@@ -8,7 +8,8 @@ served, so that a request the document allows is one this stack accepts:
   ranges) and the counts `POST /scale/{n}` takes (`replicas.min..max`) are this stack's;
 - `POST /events/stream_ended` names a stream or an engine;
 - links say which route takes what an answer names (a provision's engine, a started stream's id);
-- started without a key (`ACE_SUPERVISOR_INSECURE_NO_AUTH`), no route declares one.
+- started without a key (`ACE_SUPERVISOR_INSECURE_NO_AUTH`), no route declares one; with the dashboard
+  read-only (`ACE_SUPERVISOR_DASHBOARD_READ_ONLY`), no read route does (the keyed GETs are its views).
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class _StackRefinement:
             _links(document)
             if self._config.api_key is None:
                 _no_key(document)
+            elif self._config.env.dashboard_read_only:
+                _open_views(document)
             self._refined = document
         return document
 
@@ -176,8 +179,14 @@ def _link(operation_id: str, parameters: dict[str, str], body: dict[str, Any] | 
     return link
 
 
-def _no_key(document: Document) -> None:
-    for operation in _operations(document):
-        if operation.pop("security", None) is not None:
-            for status in ("401", "403"):
-                operation["responses"].pop(status, None)
+def _no_key(document: Document, methods: tuple[str, ...] = ("get", "put", "post", "delete", "patch")) -> None:
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            if method in methods and operation.pop("security", None) is not None:
+                for status in ("401", "403"):
+                    operation["responses"].pop(status, None)
+
+
+def _open_views(document: Document) -> None:
+    """The dashboard's views are open to read; its actions (every other keyed route) are not."""
+    _no_key(document, ("get",))

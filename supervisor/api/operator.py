@@ -17,6 +17,7 @@ from supervisor.core.events import EventType
 from supervisor.core.health import HealthStatus
 from supervisor.core.offer import Withdrawn
 from supervisor.errors import NotFound
+from supervisor.service import Supervisor
 from supervisor.state import StackState, VpnState
 
 VpnHealth = Literal["healthy", "degraded", "unhealthy", "unknown"]
@@ -86,28 +87,7 @@ class OperatorController(Controller):
     @get("/vpn/status")
     async def vpn_status(self, supervisor: SupervisorDependency) -> VpnStatusOut:
         """Each VPN as the last check saw it (no call to gluetun on this route)."""
-        state = supervisor.state
-        vpns = [_vpn_out(state, key, vpn) for key, vpn in state.vpns.items() if key is not None]
-        connected = [vpn for vpn in vpns if vpn.connected]
-        shown = connected[0] if connected else (vpns[0] if vpns else None)
-        health: VpnHealth = (
-            "unknown" if not vpns else "healthy" if len(connected) == len(vpns) else "degraded"
-        )
-        if vpns and not connected:
-            health = "unhealthy"
-        return VpnStatusOut(
-            mode=state.config.stack.mode.value,
-            enabled=bool(vpns),
-            status=shown.status if shown else "disabled",
-            connected=bool(connected),
-            health=health,
-            container=shown.container if shown else None,
-            forwarded_port=shown.forwarded_port if shown else None,
-            forwarded_ports=shown.forwarded_ports if shown else [],
-            public_ip=shown.public_ip if shown else None,
-            last_check=shown.last_check if shown else None,
-            vpns=vpns,
-        )
+        return vpn_status_of(supervisor.state)
 
     @get("/vpn/publicip", responses=documented(404))
     async def public_ip(self, supervisor: SupervisorDependency) -> PublicIpOut:
@@ -121,30 +101,7 @@ class OperatorController(Controller):
     @get("/health/status")
     async def health_status(self, supervisor: SupervisorDependency) -> HealthStatusOut:
         """The engines by health and offer, the breaker, and whether the Docker daemon answers."""
-        state = supervisor.state
-        reasons = [state.withdrawal(engine) for engine in state.engines.values()]
-        breaker = state.breaker
-        timings = state.config.stack.timings
-        return HealthStatusOut(
-            engines=EngineHealthCounts(
-                total=len(state.engines),
-                healthy=state.count(HealthStatus.healthy),
-                unhealthy=state.count(HealthStatus.unhealthy),
-                unknown=state.count(HealthStatus.unknown),
-                withdrawn=sum(1 for reason in reasons if reason is not None),
-                draining=sum(1 for reason in reasons if reason is Withdrawn.draining),
-                minimum_required=supervisor.reconciler.desired(),
-            ),
-            circuit_breaker=BreakerOut(
-                state=breaker.state,
-                failures=breaker.failures,
-                threshold=timings.circuit_breaker_failure_threshold,
-                last_failure=breaker.last_failure,
-                recovery_eta_seconds=breaker.recovery_eta_seconds(),
-            ),
-            docker_reachable=state.docker_unreachable_since is None,
-            docker_failure=state.docker_failure,
-        )
+        return health_status_of(supervisor)
 
     @post(
         "/health/circuit-breaker/reset",
@@ -166,6 +123,57 @@ class OperatorController(Controller):
             breaker.last_failure,
             breaker.recovery_eta_seconds(),
         )
+
+
+def vpn_status_of(state: StackState) -> VpnStatusOut:
+    """GET /vpn/status (the dashboard shows the same)."""
+    vpns = [_vpn_out(state, key, vpn) for key, vpn in state.vpns.items() if key is not None]
+    connected = [vpn for vpn in vpns if vpn.connected]
+    shown = connected[0] if connected else (vpns[0] if vpns else None)
+    health: VpnHealth = "unknown" if not vpns else "healthy" if len(connected) == len(vpns) else "degraded"
+    if vpns and not connected:
+        health = "unhealthy"
+    return VpnStatusOut(
+        mode=state.config.stack.mode.value,
+        enabled=bool(vpns),
+        status=shown.status if shown else "disabled",
+        connected=bool(connected),
+        health=health,
+        container=shown.container if shown else None,
+        forwarded_port=shown.forwarded_port if shown else None,
+        forwarded_ports=shown.forwarded_ports if shown else [],
+        public_ip=shown.public_ip if shown else None,
+        last_check=shown.last_check if shown else None,
+        vpns=vpns,
+    )
+
+
+def health_status_of(supervisor: Supervisor) -> HealthStatusOut:
+    """GET /health/status (the dashboard shows the same)."""
+    state = supervisor.state
+    reasons = [state.withdrawal(engine) for engine in state.engines.values()]
+    breaker = state.breaker
+    timings = state.config.stack.timings
+    return HealthStatusOut(
+        engines=EngineHealthCounts(
+            total=len(state.engines),
+            healthy=state.count(HealthStatus.healthy),
+            unhealthy=state.count(HealthStatus.unhealthy),
+            unknown=state.count(HealthStatus.unknown),
+            withdrawn=sum(1 for reason in reasons if reason is not None),
+            draining=sum(1 for reason in reasons if reason is Withdrawn.draining),
+            minimum_required=supervisor.reconciler.desired(),
+        ),
+        circuit_breaker=BreakerOut(
+            state=breaker.state,
+            failures=breaker.failures,
+            threshold=timings.circuit_breaker_failure_threshold,
+            last_failure=breaker.last_failure,
+            recovery_eta_seconds=breaker.recovery_eta_seconds(),
+        ),
+        docker_reachable=state.docker_unreachable_since is None,
+        docker_failure=state.docker_failure,
+    )
 
 
 def _vpn_out(state: StackState, key: str, vpn: VpnState) -> VpnOut:

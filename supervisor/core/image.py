@@ -7,7 +7,7 @@ drift: replaced once it carries no stream.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -17,6 +17,9 @@ class ImageState:
     missing: str | None = None  # why provisioning cannot work: the image is not on the daemon
     checked_at: datetime | None = None
     pull_failure: str | None = None  # the last pull's error (the local image is used meanwhile)
+    # When each image id the engines run (and the current one) was built: an engine's image age. Looked
+    # up once per id, by the image loop.
+    built: dict[str, datetime] = field(default_factory=dict)
 
 
 def outdated(engine_image_id: str | None, current_id: str | None) -> bool:

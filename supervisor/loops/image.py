@@ -60,6 +60,7 @@ class ImageLoop:
             )
             return
         status.missing = None
+        await self._learn_build_times(current)
         if current != status.current_id:
             if status.current_id is not None:
                 self._provisioner.record(
@@ -70,3 +71,17 @@ class ImageLoop:
                 log.info("engine image %s updated to %s", image, current[:19])
             status.current_id = current
             self._changed()
+
+    async def _learn_build_times(self, current: str) -> None:
+        """When the current image and each engine's image were built (once per id): an engine's image age
+        on the dashboard. An id the daemon no longer has stays unknown."""
+        built = self._state.image.built
+        ids = {current} | {engine.image_id for engine in self._state.engines.values() if engine.image_id}
+        for image_id in sorted(ids - built.keys()):
+            try:
+                created = await self._runtime.image_created(image_id)
+            except RuntimeFailure as error:
+                log.warning("could not inspect image %s: %s", image_id[:19], error)
+                return
+            if created is not None:
+                built[image_id] = created

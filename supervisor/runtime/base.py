@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -145,6 +146,10 @@ class Runtime(Protocol):
 
     async def pull(self, image: str) -> None:
         """Pull the image from its registry (RuntimeFailure when that fails)."""
+        ...
+
+    async def image_created(self, image_id: str) -> datetime | None:
+        """When the image with this id was built (its `Created`), or None when it is not on the daemon."""
         ...
 
     async def claim_volume(self, name: str, labels: dict[str, str]) -> dict[str, str]:

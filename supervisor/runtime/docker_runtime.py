@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 import docker
@@ -215,6 +217,16 @@ class DockerRuntime:
         except (ImageNotFound, NotFound):
             return None
 
+    async def image_created(self, image_id: str) -> datetime | None:
+        return await self._call(f"inspect image {image_id[:19]}", self._image_created, image_id)
+
+    def _image_created(self, image_id: str) -> datetime | None:
+        try:
+            created = str(self._api.inspect_image(image_id)["Created"])  # type: ignore[no-untyped-call]
+        except (ImageNotFound, NotFound):
+            return None
+        return docker_time(created)
+
     async def pull(self, image: str) -> None:
         await self._call(f"pull {image}", self._api.pull, image)
 
@@ -307,3 +319,17 @@ def _info(
     return ContainerInfo(
         container_id, name.lstrip("/"), running, dict(labels or {}), addresses, tuple(networks)
     )
+
+
+def docker_time(text: str) -> datetime | None:
+    """Docker's RFC 3339 times carry nanoseconds (`2026-11-01T10:00:00.123456789Z`); Python reads up to
+    microseconds. None for what is no time (Docker's zero time among them)."""
+    head, dot, rest = text.partition(".")
+    if dot:
+        digits = "".join(itertools.takewhile(str.isdigit, rest))
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None and when.year > 1 else None

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from supervisor.runtime.base import (
     ContainerAction,
@@ -17,6 +18,8 @@ from supervisor.runtime.base import (
     PortUnavailable,
     RuntimeFailure,
 )
+
+IMAGE_BUILT = datetime(2026, 11, 1, tzinfo=UTC)  # when the fake's images were built, unless told
 
 
 class FakeRuntime:
@@ -39,6 +42,7 @@ class FakeRuntime:
         self.images: dict[str, str] = {}  # reference -> id; a reference not here is pulled on demand
         self.missing_images: set[str] = set()  # not on the daemon (a pull fills them in, unless offline)
         self.registry: dict[str, str] = {}  # reference -> the id a pull brings (a newer image)
+        self.image_built: dict[str, datetime] = {}  # image id -> when it was built (default: IMAGE_BUILT)
         self.pull_fails = False  # the registry cannot be reached
         self.pulls: list[str] = []
         self.restarts: list[str] = []  # ids restarted through the Runtime (a gluetun past its timeout)
@@ -133,6 +137,11 @@ class FakeRuntime:
     async def image_id(self, image: str) -> str | None:
         self._answer()
         return self._local_image(image)
+
+    async def image_created(self, image_id: str) -> datetime | None:
+        self._answer()
+        known = image_id in self.images.values() or image_id in self.registry.values()
+        return self.image_built.get(image_id, IMAGE_BUILT) if known else None
 
     async def pull(self, image: str) -> None:
         self._answer()

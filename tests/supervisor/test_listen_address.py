@@ -89,7 +89,11 @@ def test_serve_binds_the_listen_host(
         return made[-1]
 
     monkeypatch.setattr(supervisor.app, "create_app", create_app)
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append({"app": app, **options}))
+
+    def run(server: uvicorn.Server, sockets: Any = None) -> None:
+        calls.append({"app": server.config.app, "host": server.config.host, "port": server.config.port})
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     result = CliRunner().invoke(main, ["serve"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert [(call["app"], call["host"], call["port"]) for call in calls] == [(made[0], host, 8000)]

@@ -92,6 +92,7 @@ def _problems(schema: Any) -> list[str]:
         ("standalone", "sent"),
         ("standalone", "not sent"),
         ("standalone", "none configured"),  # ACE_SUPERVISOR_INSECURE_NO_AUTH: no route declares a key
+        ("standalone", "not sent, read-only views"),  # ACE_SUPERVISOR_DASHBOARD_READ_ONLY: GETs open
         ("redundant", "sent"),
     ],
 )
@@ -109,6 +110,8 @@ def test_schemathesis_finds_nothing(
     gluetuns_for(runtime, settings)
     if key == "none configured":
         config = config_for(settings, None, insecure_no_auth=True)
+    elif key.endswith("read-only views"):
+        config = config_for(settings, dashboard_read_only=True)
     else:
         config = config_for(settings)
     app = create_app(config, runtime, probes=probes, loops=False)
