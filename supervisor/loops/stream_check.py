@@ -2,7 +2,8 @@
 proxies' events alone.
 
 Every tick asks, concurrently (at most `concurrency` at once, each within `timeout_s`), the stat URL of
-every started stream. The engine's answer, not the event log, decides:
+every started stream, over connections kept from the last tick (HttpProbes: at most a few per engine, as
+many requests in flight to one engine). The engine's answer, not the event log, decides:
 
 - a session the engine says it no longer knows, `STALE_AFTER` times in a row, ends its stream with
   reason `stale` (event `stream_stale`); an engine that does not answer gives no verdict, so a stream is

@@ -37,6 +37,7 @@ def stack_settings(
     allowed_env: tuple[str, ...] = (),
     timings: dict[str, float] | None = None,
     image: str = "engine:test",
+    first_port: int = 19000,
     **replicas: int,
 ) -> StackSettings:
     base: dict[str, object] = {
@@ -50,7 +51,7 @@ def stack_settings(
         "timings": timings or {},
     }
     if mode == "standalone":
-        base["standalone_http"] = f"19000-{19000 + size - 1}"
+        base["standalone_http"] = f"{first_port}-{first_port + size - 1}"
     else:
         services = ["gluetun"] if mode == "single" else ["gluetun", "gluetun-2"]
         base["vpns"] = [

@@ -13,7 +13,8 @@ Without --bind-all it listens on 127.0.0.1 only, as the engine does. It never op
 Faults for tests, not part of the real engine: env STANDIN_FAULT (`slow:SECONDS`, `error`, `hang`,
 `exit:CODE`) at start, or `POST /_standin/fault` with {"mode": "none"|"slow"|"error"|"hang"|"exit",
 "delay_s": 2.0, "code": 1}; `GET /_standin/state` shows the ports it parsed and its sessions. The
-/_standin routes are never faulted.
+/_standin routes are never faulted. It answers HTTP/1.1 and keeps connections open between requests (a
+thread per connection).
 """
 
 from __future__ import annotations
@@ -140,7 +141,15 @@ def fault_from_env(value: str) -> dict[str, object]:
 
 
 class Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with kept-alive connections, as the engine's own server: every answer carries its length,
+    except a stream's, which ends with its connection."""
+
     server_version = "AceStreamStandin/3.1.70"
+    protocol_version = "HTTP/1.1"
+    # An answer's head and body leave in one segment (the buffer is flushed after each request), with no
+    # wait for the client's delayed ACK between them.
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
     engine: Engine
 
     def log_message(self, format: str, *args: object) -> None:
@@ -267,7 +276,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("Content-Type", "video/mp2t")
+        self.send_header("Connection", "close")  # no length: the stream ends with its connection
         self.end_headers()
+        self.close_connection = True
         stopped = entry["stopped"]
         assert isinstance(stopped, threading.Event)
         chunk = ts_chunk()
