@@ -23,7 +23,7 @@ HEAD_LIMIT = 16 * 1024  # a status line and headers longer than this are not an 
 BODY_LIMIT = 1024 * 1024  # a longer body is not read: the connection is closed instead
 IDLE_S = 120.0  # an idle connection older than this is closed (the server may have forgotten it)
 MAX_IDLE = 4096  # idle connections kept at most (addresses of engines long gone are dropped first)
-PER_ADDRESS = 4  # requests in flight to one address at most, and idle connections kept for it
+PER_ADDRESS = 10  # requests in flight to one address at most, and idle connections kept for it
 
 Address = tuple[str, int]
 

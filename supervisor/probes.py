@@ -11,7 +11,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from supervisor.core.stream_check import StreamStat, read_stat_answer, stop_confirmed
-from supervisor.http_get import KeepAliveClient, Reply
+from supervisor.http_get import PER_ADDRESS, KeepAliveClient, Reply
 
 ENGINE_VERSION_PATH = "/webui/api/service?method=get_version"
 PROBE_TIMEOUT_S = 3.0
@@ -67,14 +67,14 @@ class ProbeFailure(Exception):
 
 
 class HttpProbes:
-    def __init__(self, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    def __init__(self, timeout_s: float = PROBE_TIMEOUT_S, per_engine: int = PER_ADDRESS) -> None:
         # No cap on connections: a request queued behind httpx's default 100 would spend its timeout
         # waiting for a connection.
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
         self._client = httpx.AsyncClient(timeout=timeout_s, limits=limits)
         # Engines are asked get_version hundreds of times a pass, and the stat URL of every stream they
         # serve: a few kept connections per engine, not httpx.
-        self._engines = KeepAliveClient(timeout_s)
+        self._engines = KeepAliveClient(timeout_s, per_address=per_engine)
 
     async def engine_answers(self, host: str, port: int) -> bool:
         return await self._engines.status(host, port, ENGINE_VERSION_PATH) == 200

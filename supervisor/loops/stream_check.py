@@ -42,7 +42,7 @@ from supervisor.streams import Streams
 
 log = logging.getLogger("supervisor.stream_check")
 
-CONCURRENCY = 32  # stat URLs asked at once
+CONCURRENCY = 128  # stat URLs asked at once (at most PER_ADDRESS of them of one engine)
 STAT_PATH = "/ace/stat/"
 COMMAND_PATH = "/ace/cmd/"
 

@@ -12,9 +12,9 @@ Without --bind-all it listens on 127.0.0.1 only, as the engine does. It never op
 
 Faults for tests, not part of the real engine: env STANDIN_FAULT (`slow:SECONDS`, `error`, `hang`,
 `exit:CODE`) at start, or `POST /_standin/fault` with {"mode": "none"|"slow"|"error"|"hang"|"exit",
-"delay_s": 2.0, "code": 1}; `GET /_standin/state` shows the ports it parsed and its sessions. The
-/_standin routes are never faulted. It answers HTTP/1.1 and keeps connections open between requests (a
-thread per connection).
+"delay_s": 2.0, "code": 1}; `GET /_standin/state` shows the ports it parsed, its sessions and how many
+connections it accepted. The /_standin routes are never faulted. It answers HTTP/1.1 and keeps
+connections open between requests (a thread per connection).
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ class Engine:
         self.lock = threading.Lock()
         self.sessions: dict[str, dict[str, object]] = {}
         self.fault: dict[str, object] = {"mode": "none"}
+        self.connections = 0  # accepted since start: how many connections its clients opened
         self.stream_rate = float(os.environ.get("STANDIN_STREAM_CHUNKS_PER_S", "50"))
 
     def set_fault(self, spec: dict[str, object]) -> None:
@@ -151,6 +152,11 @@ class Handler(BaseHTTPRequestHandler):
     wbufsize = 64 * 1024
     disable_nagle_algorithm = True
     engine: Engine
+
+    def setup(self) -> None:
+        super().setup()
+        with self.engine.lock:
+            self.engine.connections += 1
 
     def log_message(self, format: str, *args: object) -> None:
         sys.stderr.write("engine-standin: " + (format % args) + "\n")
@@ -204,7 +210,9 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_standin/state":
             with self.engine.lock:
                 sessions = sorted(self.engine.sessions)
-            self.send_json({"ports": self.engine.ports, "fault": self.engine.fault, "sessions": sessions})
+                connections = self.engine.connections
+            state = {"ports": self.engine.ports, "fault": self.engine.fault, "sessions": sessions}
+            self.send_json({**state, "connections": connections})
             return
         if self.apply_fault():
             return
