@@ -8,14 +8,15 @@ engine stand-in image and `ace-supervisor serve` on the host:
    through the docker SDK (goal: engine start time + < 50 ms); both poll the engine every 20 ms;
 3. stats: one stream-check pass over 200 started streams on real stand-in engines, next to one stat_url
    call's latency (goal <= 3 x): spread over 10 engines x 20 streams (as max_streams_per_engine spreads
-   them), and, for comparison with the first figure, all 200 on one engine. One call is timed the same
+   them), and, for comparison with the first figure, all 200 on one engine (each its own stand-in
+   container). One call is timed the same
    way, on a kept connection (warm) and on a new one (cold); the spread pass also with the engines
    answering 20 ms late (the stand-in's `slow` fault), where a call's latency is the engine's wait, not
    CPU. The pass runs in this process (the supervisor's own StreamCheckLoop and HttpProbes) so it can be
    timed alone.
 
-`--first-port N` (default 27250): the supervisor's engines take N..N+9, the raw containers N+10..N+14 and
-the spread engines N+20..N+29, all on 127.0.0.1.
+`--first-port N` (default 27250): the supervisor's engines take N..N+9, the raw containers N+10..N+14, the
+spread engines N+20..N+29 and the one-engine run's N+30, all on 127.0.0.1. `--stats-only`: part 3 alone.
 
 Benchmarks print figures; they never assert timings. Every container made here is removed at the end.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import statistics
 import subprocess
@@ -154,6 +156,7 @@ class StatsFigures:
     cold_call: float
     first_pass: float  # the first pass (every connection opened in it)
     one_pass: float  # median of the passes that follow (on kept connections)
+    pass_cpu: float  # the event-loop thread's CPU time in such a pass (median)
     collected: int
     slow_call: float | None = None
     slow_pass: float | None = None
@@ -180,12 +183,12 @@ async def one_call_medians(probes: HttpProbes, urls: list[str]) -> tuple[float, 
     one (a client of its own, made before the clock starts)."""
     await probes.stream_stat(urls[0])
     warm = []
-    for url in urls[:50]:
+    for url in itertools.islice(itertools.cycle(urls), 50):
         started = time.perf_counter()
         await probes.stream_stat(url)
         warm.append(time.perf_counter() - started)
     cold = []
-    for url in urls[:20]:
+    for url in itertools.islice(itertools.cycle(urls), 20):
         fresh = HttpProbes()
         started = time.perf_counter()
         await fresh.stream_stat(url)
@@ -238,14 +241,22 @@ async def stats_pass(ports: list[int], per_engine: int, workdir: Path, slow: boo
         await supervisor.stream_check.tick()
         first_pass = time.perf_counter() - started
         warm, cold = await one_call_medians(probes, urls[::per_engine])  # one engine after the other
-        passes = []
+        passes, cpu = [], []
         for _ in range(PASSES):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             await supervisor.stream_check.tick()
             passes.append(time.perf_counter() - started)
+            cpu.append(time.thread_time() - cpu_started)
         collected = sum(len(supervisor.streams.stat_history(s.id)) for s in supervisor.streams.active())
         figures = StatsFigures(
-            len(ports), per_engine, warm, cold, first_pass, statistics.median(passes), collected
+            len(ports),
+            per_engine,
+            warm,
+            cold,
+            first_pass,
+            statistics.median(passes),
+            statistics.median(cpu),
+            collected,
         )
         if slow:
             for port in ports:
@@ -302,6 +313,7 @@ def print_stats(figures: StatsFigures) -> None:
         f"  one stream-check pass, kept connections  median {ms(figures.one_pass)}"
         f"  ({figures.collected} samples kept)"
     )
+    print(f"    of which the event loop's own CPU          median {ms(figures.pass_cpu)}")
     print(
         f"  ratio pass / one call                  warm {figures.one_pass / figures.warm_call:7.1f}"
         f"   cold {figures.one_pass / figures.cold_call:7.1f}  (goal <= 3)"
@@ -312,7 +324,9 @@ def print_stats(figures: StatsFigures) -> None:
         print(f"    a pass median {ms(figures.slow_pass)}, ratio {ratio:5.2f}")
 
 
-def run(client: docker.DockerClient, docker_host: str, workdir: Path, first_port: int) -> None:
+def run(
+    client: docker.DockerClient, docker_host: str, workdir: Path, first_port: int, stats_only: bool
+) -> None:
     name = f"bench-acquire-{uuid.uuid4().hex[:8]}"
     labels = {"ace.bench.project": name}
     settings = harness.stack_settings(
@@ -328,16 +342,16 @@ def run(client: docker.DockerClient, docker_host: str, workdir: Path, first_port
         extra_env={"ACE_SUPERVISOR_READINESS_INTERVAL_S": str(POLL_S)},
     )
     try:
-        raw = raw_cold_starts(client, settings, network, labels, first_port)
-        with harness.running_supervisor(supervisor):
-            cold, warm, engines = through_the_supervisor(supervisor)
-            stand_in = next(iter(harness.engine_containers(client, supervisor.settings)))
-            (port,) = harness.published_host_ports(stand_in)
-            single = asyncio.run(stats_pass([port], STREAMS, workdir))
+        if not stats_only:
+            raw = raw_cold_starts(client, settings, network, labels, first_port)
+            with harness.running_supervisor(supervisor):
+                cold, warm, engines = through_the_supervisor(supervisor)
         spread_ports = [first_port + 20 + n for n in range(SPREAD_ENGINES)]
-        start_stand_ins(client, settings, network, labels, spread_ports)
+        single_port = first_port + 30
+        start_stand_ins(client, settings, network, labels, [*spread_ports, single_port])
         load = os.getloadavg()[0]
         spread = asyncio.run(stats_pass(spread_ports, STREAMS // SPREAD_ENGINES, workdir, slow=True))
+        single = asyncio.run(stats_pass([single_port], STREAMS, workdir))
     finally:
         supervisor.stop()
         for selector in (f"{label.COMPOSE_PROJECT}={name}", f"ace.bench.project={name}"):
@@ -346,6 +360,17 @@ def run(client: docker.DockerClient, docker_host: str, workdir: Path, first_port
         client.networks.get(network).remove()
         for volume in client.volumes.list(filters={"label": f"{label.COMPOSE_PROJECT}={name}"}):
             volume.remove(force=True)
+    if not stats_only:
+        print_acquires(warm, engines, raw, cold)
+    print(
+        f"(at most {CONCURRENCY} stat URLs in flight, {PER_ADDRESS} per engine;"
+        f" load average {load:.1f} before the spread run)"
+    )
+    print_stats(spread)
+    print_stats(single)
+
+
+def print_acquires(warm: list[float], engines: list[float], raw: list[float], cold: list[float]) -> None:
     print(f"warm acquire ({WARM_ACQUIRES} sequential, a ready engine with room):")
     print(
         f"  POST /engines/acquire  p50 {ms(percentile(warm, 0.5))}  p99 {ms(percentile(warm, 0.99))}"
@@ -360,15 +385,12 @@ def run(client: docker.DockerClient, docker_host: str, workdir: Path, first_port
     print(f"  raw create + start + first answer   median {ms(raw_median)}")
     print(f"  POST /engines/acquire (new engine)  median {ms(cold_median)}")
     print(f"  acquire over the engine start       {ms(cold_median - raw_median)}  (goal < 50 ms)")
-    print(f"(at most {CONCURRENCY} stat URLs in flight, {PER_ADDRESS} per engine;"
-          f" load average {load:.1f} before the spread run)")  # fmt: skip
-    print_stats(spread)
-    print_stats(single)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--first-port", type=int, default=FIRST_PORT, help="the first of 30 host ports used")
+    parser.add_argument("--first-port", type=int, default=FIRST_PORT, help="the first of 31 host ports used")
+    parser.add_argument("--stats-only", action="store_true", help="only the stats collection part")
     arguments = parser.parse_args()
     started_daemon = subprocess.run([str(TEST_DOCKERD), "status"], capture_output=True).returncode != 0
     host = subprocess.run([str(TEST_DOCKERD), "start"], capture_output=True, text=True, check=True)
@@ -377,7 +399,7 @@ def main() -> None:
         client = docker.DockerClient(base_url=docker_host, timeout=600)
         images.ensure_all(client)
         with tempfile.TemporaryDirectory() as scratch:
-            run(client, docker_host, Path(scratch), arguments.first_port)
+            run(client, docker_host, Path(scratch), arguments.first_port, arguments.stats_only)
         client.close()
     finally:
         if started_daemon:

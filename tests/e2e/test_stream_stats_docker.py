@@ -74,6 +74,18 @@ def _stat_requests(container: Any) -> int:
     return sum(1 for line in lines if "/ace/stat/" in line)
 
 
+def _asked_on_kept_connections(container: Any, port: int, streams: int, passes: int = 5) -> None:
+    """Over `passes` more stream checks, the engine is asked every stream's stat URL each time (and a
+    health probe each time) while it accepts at most 3 new connections: this test's own state read, and
+    the supervisor's pool growing to its steady size (one connection per request in flight, a pass's and
+    a health probe's)."""
+    connections, asked = _engine_state(port)["connections"], _stat_requests(container)
+    harness.wait_until(
+        lambda: _stat_requests(container) >= asked + passes * streams, 30, f"{passes} more passes"
+    )
+    assert _engine_state(port)["connections"] - connections <= 3
+
+
 def test_stats_move_across_passes_on_kept_connections_and_delete_stops_the_session(
     stack_for: Any, docker_client: docker.DockerClient
 ) -> None:
@@ -87,11 +99,7 @@ def test_stats_move_across_passes_on_kept_connections_and_delete_stops_the_sessi
         ids = {key: _announce(client, port, key, session) for key, session in sessions.items()}
 
         harness.wait_until(lambda: all(len(_samples(client, i)) >= 2 for i in ids.values()), 30, "2 samples")
-        connections, asked = _engine_state(port)["connections"], _stat_requests(container)
-        harness.wait_until(lambda: _stat_requests(container) >= asked + 3 * 3, 30, "three more passes")
-        # Nine stat answers and more health probes later, no connection was opened but this test's own
-        # (one per state read: httpx.get opens a new one each time).
-        assert _engine_state(port)["connections"] - connections <= 1
+        _asked_on_kept_connections(container, port, streams=3)
         for stream_id in ids.values():
             stats = _samples(client, stream_id)
             assert len(stats) >= 4 and all(s["status"] == "dl" for s in stats)
@@ -139,6 +147,4 @@ def test_a_restarted_engine_gives_no_verdict_while_down_then_answers_on_new_conn
         (event,) = client.get("/events", params={"type": "stream_stale"}).json()
         assert event["message"].startswith(f"{before}: stale")
         assert _status(client, after) == "started"
-        connections, kept = _engine_state(port)["connections"], len(_samples(client, after))
-        harness.wait_until(lambda: len(_samples(client, after)) >= kept + 3, 30, "three more passes")
-        assert _engine_state(port)["connections"] - connections <= 1  # kept again (1: the state read)
+        _asked_on_kept_connections(container, port, streams=1)  # kept again

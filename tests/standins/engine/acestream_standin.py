@@ -395,6 +395,9 @@ def main(argv: list[str]) -> None:
     engine.set_fault(fault_from_env(os.environ.get("STANDIN_FAULT", "")))
     Handler.engine = engine
     address = "0.0.0.0" if ports["bind_all"] else "127.0.0.1"
+    # socketserver's listen backlog is 5: a client opening a pool of connections at once would see SYNs
+    # dropped and retried a second later.
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer((address, int(ports["http_port"])), Handler)  # type: ignore[call-overload]
     server.daemon_threads = True
     with open(STATE_FILE, "w") as file:
