@@ -195,18 +195,18 @@ async def test_stats_move_across_passes_on_kept_connections_and_delete_stops_the
         ) as client:
             supervisor = client.app.state.supervisor
             assert (await client.post("/provision/acestream", headers=auth)).status_code == 200
-            engine.sessions = {f"s{n}": 0 for n in range(12)}
-            ids = [await _start(client, auth, engine.port, f"s{n}") for n in range(12)]
+            engine.sessions = {f"s{n}": 0 for n in range(16)}
+            ids = [await _start(client, auth, engine.port, f"s{n}") for n in range(16)]
             opened = engine.connections
             for _ in range(3):
                 clock.advance(1)
                 await supervisor.stream_check.tick()
-            assert engine.connections - opened <= PER_ADDRESS  # three passes of 12, on kept connections
+            assert engine.connections - opened <= PER_ADDRESS  # three passes of 16, on kept connections
             samples = (await client.get(f"/streams/{ids[0]}/stats")).json()
             assert [s["downloaded"] for s in samples] == [1024, 2048, 3072]  # every pass asked anew
             assert len({s["at"] for s in samples}) == 3
             (engine_id,) = supervisor.state.engines
-            assert supervisor.state.engines[engine_id].live_sessions == 12
+            assert supervisor.state.engines[engine_id].live_sessions == 16
 
             # The engine drops every connection (as a restart would): the next pass asks on new ones.
             engine.drop_connections()
