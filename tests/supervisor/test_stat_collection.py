@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -135,15 +134,14 @@ async def test_requests_queued_for_an_engine_that_hangs_give_up_within_one_timeo
         engine.delay_s = 60
         client = KeepAliveClient(timeout_s=0.3)
         try:
-            started = time.monotonic()
             replies = await asyncio.gather(
                 *(client.get("127.0.0.1", engine.port, f"/ace/stat/x/s{n}") for n in range(5 * PER_ADDRESS))
             )
-            took = time.monotonic() - started
         finally:
             client.close()
     assert replies == [None] * (5 * PER_ADDRESS)
-    assert took < 2 * 0.3  # not one timeout per wave of PER_ADDRESS requests
+    # Only the first PER_ADDRESS were ever sent: the others spent their timeout waiting for a slot, rather
+    # than each wave being sent (on a new connection) once the one before it had timed out.
     assert engine.connections == PER_ADDRESS
 
 
