@@ -88,8 +88,8 @@ bench-cache:
 # On the real-Docker bench (as root): warm and cold acquires next to GET /engines and a raw engine start,
 # and one stream-check pass over 200 streams next to one stat_url call.
 [doc("POST /engines/acquire warm and cold, and the stats collection of 200 streams, next to their baselines.")]
-bench-acquire:
-    {{bin}}/python scripts/bench_acquire.py
+bench-acquire *args:
+    {{bin}}/python scripts/bench_acquire.py {{args}}
 
 # Runs the fault tests of the real-Docker bench (as root; the private daemon is started and stopped as by
 # `pytest`) and prints how fast each fault healed, next to the intervals that bound it.

@@ -1,15 +1,17 @@
-"""HTTP probes of engines (supervisor/http_get.py) and gluetun control servers (httpx), behind protocols
-the loops depend on."""
+"""HTTP probes of engines (supervisor/http_get.py: kept-alive connections, a few per engine, for the
+health probe, the stat URLs and the stop command alike) and gluetun control servers (httpx), behind
+protocols the loops depend on."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from supervisor.core.stream_check import StreamStat, read_stat
-from supervisor.http_get import KeepAliveClient
+from supervisor.core.stream_check import StreamStat, read_stat_answer, stop_confirmed
+from supervisor.http_get import PER_ADDRESS, KeepAliveClient, Reply
 
 ENGINE_VERSION_PATH = "/webui/api/service?method=get_version"
 PROBE_TIMEOUT_S = 3.0
@@ -65,13 +67,14 @@ class ProbeFailure(Exception):
 
 
 class HttpProbes:
-    def __init__(self, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    def __init__(self, timeout_s: float = PROBE_TIMEOUT_S, per_engine: int = PER_ADDRESS) -> None:
         # No cap on connections: a request queued behind httpx's default 100 would spend its timeout
         # waiting for a connection.
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
         self._client = httpx.AsyncClient(timeout=timeout_s, limits=limits)
-        # Engines are asked get_version hundreds of times a pass: a kept connection each, not httpx.
-        self._engines = KeepAliveClient(timeout_s)
+        # Engines are asked get_version hundreds of times a pass, and the stat URL of every stream they
+        # serve: a few kept connections per engine, not httpx.
+        self._engines = KeepAliveClient(timeout_s, per_address=per_engine)
 
     async def engine_answers(self, host: str, port: int) -> bool:
         return await self._engines.status(host, port, ENGINE_VERSION_PATH) == 200
@@ -104,21 +107,33 @@ class HttpProbes:
 
     async def stop_stream(self, url: str) -> bool:
         """A session's command_url with method=stop; True when the engine confirmed it."""
-        try:
-            response = await self._client.get(url, params={"method": "stop"})
-            body = response.json()
-        except (httpx.HTTPError, ValueError):
-            return False
-        return response.status_code == 200 and isinstance(body, dict) and body.get("error") is None
+        reply = await self._engine_get(url, {"method": "stop"})
+        return reply is not None and stop_confirmed(*reply)
 
     async def stream_stat(self, url: str) -> StreamStat | None:
+        reply = await self._engine_get(url)
+        if reply is None:
+            raise ProbeFailure(f"stat {url}: no answer (no connection, or none in time)")
         try:
-            response = await self._client.get(url)
-            if response.status_code not in (200, 404):  # a 404 counts only if it names the session
-                raise ValueError(f"HTTP {response.status_code}")
-            return read_stat(response.json())
-        except (httpx.HTTPError, ValueError) as error:
+            return read_stat_answer(*reply)
+        except ValueError as error:
             raise ProbeFailure(f"stat {url}: {error}") from None
+
+    async def _engine_get(self, url: str, query: dict[str, str] | None = None) -> Reply | None:
+        """GET an engine URL (http://host:port/path?query) on a kept connection; None when it cannot be
+        asked (not an http URL, no connection, no answer in time)."""
+        parts = urlsplit(url)
+        try:
+            port = parts.port or 80
+        except ValueError:
+            return None
+        if parts.scheme != "http" or not parts.hostname:
+            return None
+        target = parts.path or "/"
+        extra = urlencode(query or {})
+        if parts.query or extra:
+            target += "?" + "&".join(part for part in (parts.query, extra) if part)
+        return await self._engines.get(parts.hostname, port, target)
 
     async def close(self) -> None:
         self._engines.close()

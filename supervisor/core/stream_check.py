@@ -9,6 +9,7 @@ of shape, gives no verdict, so a stream is never ended because its engine could 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -67,6 +68,27 @@ def read_stat(body: object) -> StreamStat | None:
     if response is None and isinstance(error, str) and "session" in error.lower():
         return None  # "unknown playback session id"
     raise ValueError(f"the stat answer has no session and says {str(error)[:80]!r}")
+
+
+def read_stat_answer(status: int, body: bytes) -> StreamStat | None:
+    """A stat_url's HTTP answer: the session's statistics, or None when the engine says it is gone. A 404
+    counts only when its body names the session; any other status, or a body that is not JSON in the
+    engine's shape, is not a verdict: ValueError."""
+    if status not in (200, 404):
+        raise ValueError(f"HTTP {status}")
+    return read_stat(json.loads(body))  # bytes that are not JSON (or not UTF-8) raise a ValueError
+
+
+def stop_confirmed(status: int, body: bytes) -> bool:
+    """Whether a command_url's answer to method=stop confirms it: 200 and `{"error": null, ...}` (the
+    engine says `{"response": "ok", "error": null}`); an unknown session or anything else does not."""
+    if status != 200:
+        return False
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and answer.get("error") is None
 
 
 def _stat(response: dict[str, Any]) -> StreamStat:

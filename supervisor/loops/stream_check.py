@@ -2,7 +2,8 @@
 proxies' events alone.
 
 Every tick asks, concurrently (at most `concurrency` at once, each within `timeout_s`), the stat URL of
-every started stream. The engine's answer, not the event log, decides:
+every started stream, over connections kept from the last tick (HttpProbes: at most a few per engine, as
+many requests in flight to one engine). The engine's answer, not the event log, decides:
 
 - a session the engine says it no longer knows, `STALE_AFTER` times in a row, ends its stream with
   reason `stale` (event `stream_stale`); an engine that does not answer gives no verdict, so a stream is
@@ -41,7 +42,7 @@ from supervisor.streams import Streams
 
 log = logging.getLogger("supervisor.stream_check")
 
-CONCURRENCY = 32  # stat URLs asked at once
+CONCURRENCY = 128  # stat URLs asked at once (at most PER_ADDRESS of them of one engine)
 STAT_PATH = "/ace/stat/"
 COMMAND_PATH = "/ace/cmd/"
 

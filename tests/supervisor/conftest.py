@@ -38,6 +38,7 @@ def stack_settings(
     timings: dict[str, float] | None = None,
     image: str = "engine:test",
     cache: dict[str, object] | None = None,
+    first_port: int = 19000,
     **replicas: int | str,
 ) -> StackSettings:
     base: dict[str, object] = {
@@ -56,7 +57,7 @@ def stack_settings(
         "timings": timings or {},
     }
     if mode == "standalone":
-        base["standalone_http"] = f"19000-{19000 + size - 1}"
+        base["standalone_http"] = f"{first_port}-{first_port + size - 1}"
     else:
         services = ["gluetun"] if mode == "single" else ["gluetun", "gluetun-2"]
         base["vpns"] = [

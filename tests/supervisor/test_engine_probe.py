@@ -193,16 +193,17 @@ async def test_probes_of_the_same_engines_at_once_all_answer() -> None:
 @pytest.mark.parametrize(
     ("head", "parsed"),
     [
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", (200, 5, True)),
-        (b"HTTP/1.1 200 OK\r\ncontent-length:5\r\nConnection: close\r\n\r\n", (200, 5, False)),
-        (b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n", (200, 5, False)),
-        (b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n", (200, 5, True)),
-        (b"HTTP/1.1 204 No Content\r\n\r\n", (204, 0, True)),
-        (b"HTTP/1.1 200 OK\r\n\r\n", (200, None, True)),  # read until close: not kept by the caller
-        (b"HTTP/1.1 100 Continue\r\n\r\n", (100, 0, False)),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", (200, 5, True, False)),
+        (b"HTTP/1.1 200 OK\r\ncontent-length:5\r\nConnection: close\r\n\r\n", (200, 5, False, False)),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n", (200, 5, False, False)),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n", (200, 5, True, False)),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", (204, 0, True, False)),
+        (b"HTTP/1.1 200 OK\r\n\r\n", (200, None, True, False)),  # read until close: not kept by the caller
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", (200, None, False, True)),
+        (b"HTTP/1.1 100 Continue\r\n\r\n", (100, 0, False, False)),
     ],
 )
-def test_answer_heads_are_parsed(head: bytes, parsed: tuple[int, int | None, bool]) -> None:
+def test_answer_heads_are_parsed(head: bytes, parsed: tuple[int, int | None, bool, bool]) -> None:
     assert parse_head(head) == parsed
 
 

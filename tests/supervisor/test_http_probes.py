@@ -114,13 +114,14 @@ async def test_healthy_engines_answer_while_more_than_a_pool_of_engines_hang() -
         if len(accepted) == 100:
             held.set()
 
-    hung = await asyncio.start_server(hang, "127.0.0.1", 0, backlog=512)
-    hung_port = hung.sockets[0].getsockname()[1]
+    # 50 hung engines, each asked 4 times at once (as many as one engine is asked on at once).
+    hung = [await asyncio.start_server(hang, "127.0.0.1", 0) for _ in range(50)]
+    hung_ports = [server.sockets[0].getsockname()[1] for server in hung]
     probes = HttpProbes(timeout_s=0.5)
     try:
-        async with hung, http_server(lambda path: (200, b'{"result": {"version": "3.2"}}')) as healthy:
+        async with http_server(lambda path: (200, b'{"result": {"version": "3.2"}}')) as healthy:
             hanging = [
-                asyncio.ensure_future(probes.engine_answers("127.0.0.1", hung_port)) for _ in range(200)
+                asyncio.ensure_future(probes.engine_answers("127.0.0.1", port)) for port in hung_ports * 4
             ]
             await held.wait()  # 100 connections held: httpx's default pool is now full
             answers = await asyncio.gather(*(probes.engine_answers("127.0.0.1", healthy) for _ in range(3)))
@@ -130,3 +131,5 @@ async def test_healthy_engines_answer_while_more_than_a_pool_of_engines_hang() -
         await probes.close()
         for writer in accepted:
             writer.close()
+        for server in hung:
+            server.close()

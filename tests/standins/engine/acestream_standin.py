@@ -17,8 +17,9 @@ engines users report filling the disk); `GET /_standin/state` shows the cache fl
 
 Faults for tests, not part of the real engine: env STANDIN_FAULT (`slow:SECONDS`, `error`, `hang`,
 `exit:CODE`) at start, or `POST /_standin/fault` with {"mode": "none"|"slow"|"error"|"hang"|"exit",
-"delay_s": 2.0, "code": 1}; `GET /_standin/state` shows the ports it parsed and its sessions. The
-/_standin routes are never faulted.
+"delay_s": 2.0, "code": 1}; `GET /_standin/state` shows the ports it parsed, its sessions and how many
+connections it accepted. The /_standin routes are never faulted. It answers HTTP/1.1 and keeps
+connections open between requests (a thread per connection).
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class Engine:
         self.lock = threading.Lock()
         self.sessions: dict[str, dict[str, object]] = {}
         self.fault: dict[str, object] = {"mode": "none"}
+        self.connections = 0  # accepted since start: how many connections its clients opened
         self.stream_rate = float(os.environ.get("STANDIN_STREAM_CHUNKS_PER_S", "50"))
 
     def set_fault(self, spec: dict[str, object]) -> None:
@@ -187,8 +189,21 @@ def fault_from_env(value: str) -> dict[str, object]:
 
 
 class Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with kept-alive connections, as the engine's own server: every answer carries its length,
+    except a stream's, which ends with its connection."""
+
     server_version = "AceStreamStandin/3.1.70"
+    protocol_version = "HTTP/1.1"
+    # An answer's head and body leave in one segment (the buffer is flushed after each request), with no
+    # wait for the client's delayed ACK between them.
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
     engine: Engine
+
+    def setup(self) -> None:
+        super().setup()
+        with self.engine.lock:
+            self.engine.connections += 1
 
     def log_message(self, format: str, *args: object) -> None:
         sys.stderr.write("engine-standin: " + (format % args) + "\n")
@@ -242,8 +257,9 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_standin/state":
             with self.engine.lock:
                 sessions = sorted(self.engine.sessions)
+                connections = self.engine.connections
             state = {"ports": self.engine.ports, "fault": self.engine.fault, "sessions": sessions}
-            self.send_json({**state, "cache": self.engine.cache})
+            self.send_json({**state, "cache": self.engine.cache, "connections": connections})
             return
         if self.apply_fault():
             return
@@ -315,7 +331,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("Content-Type", "video/mp2t")
+        self.send_header("Connection", "close")  # no length: the stream ends with its connection
         self.end_headers()
+        self.close_connection = True
         stopped = entry["stopped"]
         assert isinstance(stopped, threading.Event)
         chunk = ts_chunk()
@@ -429,6 +447,9 @@ def main(argv: list[str]) -> None:
     engine.set_fault(fault_from_env(os.environ.get("STANDIN_FAULT", "")))
     Handler.engine = engine
     address = "0.0.0.0" if ports["bind_all"] else "127.0.0.1"
+    # socketserver's listen backlog is 5: a client opening a pool of connections at once would see SYNs
+    # dropped and retried a second later.
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer((address, int(ports["http_port"])), Handler)  # type: ignore[call-overload]
     server.daemon_threads = True
     with open(STATE_FILE, "w") as file:
