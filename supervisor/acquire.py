@@ -144,6 +144,7 @@ class Acquirer:
                     reserved_for=frozenset(claim.key for claim in claims if claim.placeholder),
                     forwarded=engine.forwarded,
                     last_used=engine.idle_since,
+                    streaming=frozenset(started.get(engine.container_id, set())),
                 )
             )
         return candidates

@@ -1,7 +1,7 @@
 """Which engine an `acquire` of a stream key gets: pure, over plain facts.
 
 Clients of one channel share one engine's peers and cache, so the engine already serving (or claimed
-for) the key comes first while it has room; then the free engine with the most spare capacity
+for) the key comes first while it has room, one with the key's stream started before one only claimed; then the free engine with the most spare capacity
 (forwarded engines first on ties: their peers can reach them; then the least recently used); else None,
 and a new engine is created. A claim is a stream on its way: it takes room until its stream starts or
 its window ends.
@@ -26,6 +26,7 @@ class Candidate:
     reserved_for: frozenset[str]  # keys a new engine was made for, before any client had it
     forwarded: bool
     last_used: float  # monotonic time of its last stream event (or its start)
+    streaming: frozenset[str] = frozenset()  # the keys of its started streams only (no claims)
 
 
 def spare(candidate: Candidate, limit: int, key: str | None = None) -> int:
@@ -39,7 +40,11 @@ def choose(key: str, candidates: list[Candidate], limit: int) -> str | None:
     usable = [c for c in candidates if c.offered and c.ready]
     sharing = [c for c in usable if key in c.keys and spare(c, limit, key) > 0]
     if sharing:
-        return max(sharing, key=lambda c: (spare(c, limit, key), c.forwarded, -c.last_used)).engine_id
+        # An engine whose viewers of the key are watching (its peers and cache warm) before one that only
+        # holds a claim for it (a viewer that may never come).
+        return max(
+            sharing, key=lambda c: (key in c.streaming, spare(c, limit, key), c.forwarded, -c.last_used)
+        ).engine_id
     free = [c for c in usable if spare(c, limit) > 0]
     if not free:
         return None

@@ -154,6 +154,12 @@ def test_choose_prefers_the_key_then_spare_room_then_forwarded_then_least_recent
     made_for_k = candidate("made-for-k", claims=1, keys=frozenset({"k"}), reserved_for=frozenset({"k"}))
     assert choose("k", [made_for_k], limit=1) == "made-for-k"  # its place is k's own
     assert choose("other", [made_for_k], limit=1) is None
+    # Two engines with room for k: the one whose viewers of k watch wins over one only claimed for k.
+    only_claimed = candidate("claimed-for-k", claims=1, keys=frozenset({"k"}), last_used=0.0)
+    watching = candidate(
+        "watching-k", streams=1, keys=frozenset({"k"}), streaming=frozenset({"k"}), last_used=9.0
+    )
+    assert choose("k", [only_claimed, watching], limit=2) == "watching-k"
 
 
 # Properties over random interleavings (on the fake runtime, through the Acquirer itself).
@@ -176,6 +182,15 @@ operation = st.one_of(
         ("start", 0),
         ("wait", ACQUIRE_CLAIM_S),
         ("acquire", "a"),
+    ]
+)
+# A claim for b left on one engine while b's stream started on another: b goes where it is watched.
+@example(
+    operations=[
+        *[("acquire", key) for key in "abab"],
+        *[("start", n) for n in (0, 0, 2, 3)],
+        *[("end", 0)] * 3,
+        ("acquire", "b"),
     ]
 )
 def test_acquire_keeps_its_promises_under_any_interleaving(
