@@ -159,7 +159,7 @@ def ready(client: httpx.Client) -> int:
 
 
 def kpis(page: Page) -> dict[str, str]:
-    names = ["engines-total", "engines-unhealthy", "engines-withdrawn", "streams-active"]
+    names = ["engines-total", "engines-unhealthy", "engines-withdrawn", "streams-active", "standby"]
     shown = {name: page.locator(f"#kpi-{name}").inner_text() for name in names}
     shown["can_provision"] = page.locator("#kpi-provisioning").get_attribute("data-can-provision") or ""
     return shown
@@ -173,6 +173,7 @@ def answered(client: httpx.Client) -> dict[str, str]:
         "engines-unhealthy": str(status["engines"]["unhealthy"]),
         "engines-withdrawn": str(health["engines"]["withdrawn"]),
         "streams-active": str(status["streams"]["active"]),
+        "standby": f"{status['standby']['ready']} of {status['standby']['wanted']}",
         "can_provision": str(status["provisioning"]["can_provision"]).lower(),
     }
 

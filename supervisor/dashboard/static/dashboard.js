@@ -235,6 +235,7 @@
     setText("kpi-streams-active", status.streams.active);
     setText("kpi-capacity-used", `${Math.min(carried, slots)} of ${slots} streams`);
     setText("kpi-capacity-free", `${Math.max(0, slots - carried)} streams`);
+    setText("kpi-standby", `${status.standby.ready} of ${status.standby.wanted}`);
     const provisioning = status.provisioning;
     const blocked = provisioning.blocked_reason_details;
     $("kpi-provisioning").replaceChildren(
