@@ -143,6 +143,16 @@ class Provisioner:
             self._state.pool.release(slot)
         self._state.pending -= 1
 
+    def _free(self, slot: Slot, standing: Standby | None) -> None:
+        """After a failed creation: free its slot, unless a standby's container may still stand on it
+        (its removal failed, or the daemon stopped answering mid-start). That one is held as a standby
+        again, so no engine is made on its port or name meanwhile; the reconciler forgets it if Docker
+        no longer lists it, adopts it if it started, and removes it if it is stale."""
+        if standing is not None:
+            self._state.standbys[standing.container_id] = standing
+        else:
+            self._state.pool.release(slot)
+
     async def _finish(self, task: asyncio.Future[Engine], started: float) -> Engine:
         try:
             return await asyncio.shield(task)
@@ -212,21 +222,31 @@ class Provisioner:
     ) -> Engine:
         state = self._state
         self._creating.add(spec.name)
+        standing: Standby | None = None  # a standby whose container still stands on the slot if this fails
         try:
             async with self._in_flight:
                 if discard is not None:  # its slot is this engine's: the container goes first
+                    standing = discard
                     await self._runtime.stop_and_remove(discard.container_id)
+                    standing = None
                     self.record(EventType.standby_removed, f"{discard.name}: its port was needed")
-                if standby is not None and standby.paused:  # up already: only thawed
-                    info = await self._runtime.unpause(standby.container_id, standby.name)
-                elif standby is not None:  # created already: only started (removed by the runtime on failure)
-                    info = await self._runtime.start_created(standby.container_id, standby.name)
+                if standby is not None:
+                    standing = standby
+                    try:
+                        if standby.paused:  # up already: only thawed
+                            info = await self._runtime.unpause(standby.container_id, standby.name)
+                        else:  # created already: only started
+                            info = await self._runtime.start_created(standby.container_id, standby.name)
+                    except RuntimeFailure as error:
+                        if not isinstance(error, DaemonUnreachable):
+                            standing = None  # Docker answered: the runtime removed it
+                        raise
                 else:
                     info = await self._runtime.create_and_start(spec)
         except DaemonUnreachable as error:
             # The daemon's state, not the image's: provisioning pauses until it answers, the breaker is
             # untouched, and the client is told to wait.
-            state.pool.release(slot)
+            self._free(slot, standing)
             state.pending -= 1
             state.breaker.abandon_trial()
             state.docker_failed(str(error))
@@ -242,7 +262,7 @@ class Provisioner:
         except ImageMissing as error:
             # The daemon lacks the image: pulled on the supervisor's schedule, never here (a pull can
             # outlast any proxy's timeout). Provisioning is refused until then; the breaker is untouched.
-            state.pool.release(slot)
+            self._free(slot, standing)
             state.pending -= 1
             state.image.missing = str(error)
             self._metrics.provision_attempts.labels(result="image_missing").inc()
@@ -301,8 +321,8 @@ class Provisioner:
                 standby=retry_start,
                 discard=retry_discard,
             )
-        except BaseException as error:  # a runtime failure, or cancellation: nothing runs on the slot
-            state.pool.release(slot)
+        except BaseException as error:  # a runtime failure, or cancellation: nothing of ours runs there
+            self._free(slot, standing)
             state.pending -= 1
             if not isinstance(error, RuntimeFailure):
                 raise

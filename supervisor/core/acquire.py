@@ -1,10 +1,10 @@
 """Which engine an `acquire` of a stream key gets: pure, over plain facts.
 
 Clients of one channel share one engine's peers and cache, so the engine already serving (or claimed
-for) the key comes first while it has room, one with the key's stream started before one only claimed; then the free engine with the most spare capacity
-(forwarded engines first on ties: their peers can reach them; then the least recently used); else None,
-and a new engine is created. A claim is a stream on its way: it takes room until its stream starts or
-its window ends.
+for) the key comes first while it has room, one with the key's stream started before one only claimed;
+then the free engine with the most spare capacity (forwarded engines first on ties: their peers can reach
+them; then the least recently used); else None, and a new engine is created. A claim is a stream on its
+way: it takes room until its stream starts or its window ends.
 """
 
 from __future__ import annotations

@@ -1,0 +1,81 @@
+"""Standby engines under faults: a Docker call that fails half-way, the daemon going away mid-start, and
+VPNs going down; after each, every container Docker holds is an engine or a standby the supervisor holds
+on its own port, or is removed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from supervisor.core import labels as label
+from supervisor.runtime.fake import FakeRuntime
+
+pytestmark = pytest.mark.anyio
+
+
+def held_ports(supervisor: Any) -> list[int]:
+    """Host ports the supervisor holds for an engine or a standby (one entry each)."""
+    state = supervisor.state
+    return [e.slot.host_http for e in state.engines.values()] + [
+        s.slot.host_http for s in state.standbys.values()
+    ]
+
+
+def assert_settled(supervisor: Any, runtime: FakeRuntime) -> None:
+    """Every container Docker holds is held by the supervisor, on a port of its own, and the pool counts
+    exactly those."""
+    state = supervisor.state
+    held = set(state.engines) | set(state.standbys)
+    engines = {
+        i for i, info in runtime.containers.items() if info.labels.get(label.ROLE) == label.ENGINE_ROLE
+    }
+    assert engines == held
+    ports = held_ports(supervisor)
+    assert len(ports) == len(set(ports)), f"one port held twice: {sorted(ports)}"
+    used = sum(state.pool.used(key) for key in state.vpns)
+    assert used == len(held) and state.pending == 0
+
+
+async def test_a_standby_that_cannot_be_removed_to_make_way_is_held_again(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+) -> None:
+    async with open_client("standalone", standby=1, max_replicas=2, size=2) as client:
+        supervisor = client.app.state.supervisor
+        await client.post("/provision/acestream", json={"labels": {"a": "1"}}, headers=auth)
+        await supervisor.reconciler.tick()
+        (standby,) = [i for i in supervisor.state.standbys]
+        runtime.fail_next_removes = 1
+        refused = await client.post("/provision/acestream", json={"labels": {"a": "2"}}, headers=auth)
+        assert refused.status_code == 503
+        assert standby in runtime.containers  # Docker still holds it, on its port and under its name
+        assert standby in supervisor.state.standbys  # so the supervisor does too
+        assert_settled(supervisor, runtime)
+        again = await client.post("/provision/acestream", json={"labels": {"a": "2"}}, headers=auth)
+        assert again.status_code == 200, again.text
+        assert standby not in runtime.containers
+        assert_settled(supervisor, runtime)
+
+
+@pytest.mark.parametrize("mode", ["created", "paused"])
+async def test_a_standby_start_cut_off_by_the_daemon_is_held_again_not_forgotten(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str], mode: str
+) -> None:
+    async with open_client("standalone", standby=1, standby_mode=mode) as client:
+        supervisor = client.app.state.supervisor
+        await supervisor.reconciler.tick()
+        (standby,) = list(supervisor.state.standbys)
+        runtime.daemon_down = True
+        answer = await client.post("/provision/acestream", headers=auth)
+        assert answer.status_code == 503
+        runtime.daemon_down = False
+        assert standby in runtime.containers
+        assert standby in supervisor.state.standbys  # not forgotten while Docker holds it
+        assert_settled(supervisor, runtime)
+        await supervisor.reconciler.tick()  # the daemon answers again; the standby is still one
+        assert standby in supervisor.state.standbys
+        made = await client.post("/provision/acestream", headers=auth)
+        assert made.status_code == 200, made.text
+        assert made.json()["container_id"] == standby  # started after all, never a second on its port
+        await supervisor.reconciler.tick()
+        assert_settled(supervisor, runtime)
