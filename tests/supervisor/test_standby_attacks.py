@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from supervisor.core import labels as label
+from supervisor.probes import ProbeFailure
 from supervisor.runtime.fake import FakeRuntime
 
 pytestmark = pytest.mark.anyio
@@ -78,4 +79,64 @@ async def test_a_standby_start_cut_off_by_the_daemon_is_held_again_not_forgotten
         assert made.status_code == 200, made.text
         assert made.json()["container_id"] == standby  # started after all, never a second on its port
         await supervisor.reconciler.tick()
+        assert_settled(supervisor, runtime)
+
+
+async def test_a_standby_behind_a_vpn_that_went_down_gives_way_to_one_on_the_vpn_that_serves(
+    open_client: Any, runtime: FakeRuntime, probes: Any, auth: dict[str, str]
+) -> None:
+    """Redundant mode, failover: the cold provisions all go to the VPN still up, so that is where the
+    standby has to be; one behind the VPN that is down can never be started."""
+    async with open_client("redundant", standby=1) as client:
+        supervisor = client.app.state.supervisor
+        await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
+        (held,) = supervisor.state.standbys.values()
+        down = held.slot.vpn
+        address = supervisor.state.vpns[down].address
+        report = probes.vpn_report
+
+        async def one_down(host: str, *args: Any) -> Any:
+            if host == address:
+                raise ProbeFailure(f"control server {host}: connection refused")
+            return await report(host, *args)
+
+        probes.vpn_report = one_down
+        await supervisor.vpn.tick()
+        assert not supervisor.state.vpns[down].connected
+        await supervisor.reconciler.tick()
+        await supervisor.reconciler.tick()
+        standby_vpns = [s.slot.vpn for s in supervisor.state.standbys.values()]
+        assert standby_vpns and all(vpn != down for vpn in standby_vpns), standby_vpns
+        made = (await client.post("/provision/acestream", headers=auth)).json()
+        assert made["container_id"] in runtime.starts  # started from the standby, not created cold
+        await supervisor.reconciler.tick()
+        assert_settled(supervisor, runtime)
+
+
+async def test_a_restart_holds_a_paused_standby_and_one_in_a_vpn_again_each_on_its_own_port(
+    open_client: Any, runtime: FakeRuntime, auth: dict[str, str]
+) -> None:
+    async with open_client("single", standby=2, standby_mode="paused") as client:
+        supervisor = client.app.state.supervisor
+        await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
+        before = set(supervisor.state.standbys)
+        assert len(before) == 2 and all(runtime.containers[i].paused for i in before)
+    async with open_client("single", standby=2, standby_mode="paused") as client:
+        supervisor = client.app.state.supervisor
+        assert set(supervisor.state.standbys) == before and supervisor.state.engines == {}
+        await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
+        assert set(supervisor.state.standbys) == before  # neither removed, adopted nor doubled
+        assert_settled(supervisor, runtime)
+        forwarded = (await client.post("/provision/acestream", headers=auth)).json()
+        assert forwarded["container_id"] not in before  # the forwarded engine: its own P2P port
+        assert supervisor.state.engines[forwarded["container_id"]].forwarded
+        supervisor.state.engines[forwarded["container_id"]].claimed_until = 0
+        supervisor.state.engines[forwarded["container_id"]].ready = False
+        made = (await client.post("/provision/acestream", headers=auth)).json()
+        assert made["container_id"] in before and runtime.unpauses == [made["container_id"]]
+        await supervisor.reconciler.tick()
+        assert len(supervisor.state.standbys) == 2
         assert_settled(supervisor, runtime)
