@@ -4,6 +4,7 @@ on its own port, or is removed."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -139,4 +140,54 @@ async def test_a_restart_holds_a_paused_standby_and_one_in_a_vpn_again_each_on_i
         assert made["container_id"] in before and runtime.unpauses == [made["container_id"]]
         await supervisor.reconciler.tick()
         assert len(supervisor.state.standbys) == 2
+        assert_settled(supervisor, runtime)
+
+
+async def test_a_standby_on_the_last_free_port_makes_way_for_the_forwarded_engine(
+    open_client: Any, runtime: FakeRuntime, probes: Any, auth: dict[str, str]
+) -> None:
+    """The forwarded port appears once an engine runs and a standby holds the last port: the next cold
+    engine is the forwarded one (peers can reach it), not the standby with an ordinary P2P port."""
+    probes.forwarded_port = None
+    async with open_client("single", standby=1, max_replicas=2, size=2) as client:
+        supervisor = client.app.state.supervisor
+        await supervisor.vpn.tick()
+        await supervisor.reconciler.tick()
+        first = (await client.post("/provision/acestream", headers=auth)).json()
+        await supervisor.reconciler.tick()
+        (standby,) = list(supervisor.state.standbys)
+        probes.forwarded_port = 5914
+        await supervisor.vpn.tick()
+        made = await client.post("/provision/acestream", headers=auth)  # the first is still claimed
+        assert made.status_code == 200, made.text
+        engine = supervisor.state.engines[made.json()["container_id"]]
+        assert engine.container_id != first["container_id"]
+        assert engine.forwarded and runtime.containers[engine.container_id].labels[label.P2P_PORT] == "5914"
+        assert standby not in runtime.containers
+        assert_settled(supervisor, runtime)
+
+
+@pytest.mark.parametrize("labels", [{}, {"a": "2"}])
+async def test_a_paused_standby_still_booting_on_the_last_free_port_gives_way_to_a_provision(
+    open_client: Any, runtime: FakeRuntime, probes: Any, auth: dict[str, str], labels: dict[str, str]
+) -> None:
+    """Ports and max for two engines: while the successor standby boots on the second port (its engine
+    takes seconds to answer), a provision is not refused for want of a port; the standby gives way."""
+    async with open_client("standalone", standby=1, standby_mode="paused", max_replicas=2, size=2) as client:
+        supervisor = client.app.state.supervisor
+        await supervisor.reconciler.tick()
+        first = (await client.post("/provision/acestream", headers=auth)).json()
+        other = 19001 if first["host_http_port"] == 19000 else 19000
+        probes.silent.add(other)  # the successor's engine does not answer yet
+        tick = asyncio.ensure_future(supervisor.reconciler.tick())
+        while not any(c.running for c in runtime.containers.values() if c.labels.get(label.STANDBY)):
+            await asyncio.sleep(0.01)
+        made = await client.post("/provision/acestream", json={"labels": labels}, headers=auth)
+        assert made.status_code == 200, made.text
+        assert made.json()["host_http_port"] == other
+        await tick
+        assert supervisor.state.standbys == {}  # max reached: none made again
+        (engine,) = [e for e in supervisor.state.engines.values() if e.slot.host_http == other]
+        assert runtime.containers[engine.container_id].labels.get(label.STANDBY) is None  # a fresh one
+        await supervisor.reconciler.tick()
         assert_settled(supervisor, runtime)
