@@ -63,6 +63,8 @@ class Provisioner:
         self._forwarding: set[VpnKey] = set()  # VPNs whose forwarded engine is being created
         self._creating: set[str] = set()  # container names Docker is creating (not orphans)
         self._removing: set[str] = set()  # container ids Docker is removing (not orphans either)
+        self._made: dict[Slot, asyncio.Event] = {}  # set once the standby being made on a slot is done
+        self._handover: dict[Slot, asyncio.Event] = {}  # claimed slots: their standby goes first
 
         # How a paused-mode standby is asked whether its engine answers (set by the service: its probes).
         self.engine_answers: Callable[[str, int], Awaitable[bool]] | None = None
@@ -113,7 +115,7 @@ class Provisioner:
         # Raises ProvisioningBlocked / PortTaken: nothing to undo.
         plain = request == ProvisionRequest()
         slot, standby = self._reserve(request.host_port, plain=plain)
-        plain = plain and (standby is None or not self._state.standby_stale(standby))  # else it makes way
+        plain = plain and self._starts(standby)  # else the standby makes way for a fresh engine
         try:
             spec, forwarded = self._spec_for(slot, request, standby if plain else None)
         except ProvisionFailed:
@@ -137,11 +139,22 @@ class Provisioner:
 
     def _give_back(self, slot: Slot, standby: Standby | None) -> None:
         """Undo a reservation that created nothing: a standby taken for it is held as one again."""
+        self._handover.pop(slot, None)
         if standby is not None:
             self._state.standbys[standby.container_id] = standby
         else:
             self._state.pool.release(slot)
         self._state.pending -= 1
+
+    def _free(self, slot: Slot, standing: Standby | None) -> None:
+        """After a failed creation: free its slot, unless a standby's container may still stand on it
+        (its removal failed, or the daemon stopped answering mid-start). That one is held as a standby
+        again, so no engine is made on its port or name meanwhile; the reconciler forgets it if Docker
+        no longer lists it, adopts it if it started, and removes it if it is stale."""
+        if standing is not None:
+            self._state.standbys[standing.container_id] = standing
+        else:
+            self._state.pool.release(slot)
 
     async def _finish(self, task: asyncio.Future[Engine], started: float) -> Engine:
         try:
@@ -170,10 +183,22 @@ class Provisioner:
             if slot is None:  # every free slot of it is a standby's: start one, or make way for a fresh one
                 standby = state.take_standby(vpn, stale_too=True)
                 slot = standby.slot if standby else None
+            if slot is None:  # or a standby's being made: it gives way, removed once Docker answers
+                slot = state.claim_making(vpn)
+                if slot is not None:
+                    self._handover[slot] = self._made[slot]
         if slot is None:  # choose_vpn saw a free slot; this cannot happen without an await between
             raise PortTaken(f"no free engine port on {vpn or 'the host'}")
         state.pending += 1
         return slot, standby
+
+    def _starts(self, standby: Standby | None) -> bool:
+        """Whether a plain request starts the standby its slot came from rather than removing it to create
+        a fresh engine there: not a stale one, nor when its VPN's forwarded engine is to be made now (a
+        standby has an ordinary P2P port)."""
+        return standby is None or not (
+            self._state.standby_stale(standby) or self._wants_forwarded(standby.slot.vpn)
+        )
 
     def _wants_forwarded(self, key: VpnKey) -> bool:
         """Whether the next engine on this VPN is to take its forwarded port (it has none yet)."""
@@ -212,21 +237,33 @@ class Provisioner:
     ) -> Engine:
         state = self._state
         self._creating.add(spec.name)
+        standing: Standby | None = None  # a standby whose container still stands on the slot if this fails
         try:
+            if (gave_way := self._handover.pop(slot, None)) is not None:
+                await gave_way.wait()  # the standby being made on this slot gave way: removed (or never made)
             async with self._in_flight:
                 if discard is not None:  # its slot is this engine's: the container goes first
+                    standing = discard
                     await self._runtime.stop_and_remove(discard.container_id)
+                    standing = None
                     self.record(EventType.standby_removed, f"{discard.name}: its port was needed")
-                if standby is not None and standby.paused:  # up already: only thawed
-                    info = await self._runtime.unpause(standby.container_id, standby.name)
-                elif standby is not None:  # created already: only started (removed by the runtime on failure)
-                    info = await self._runtime.start_created(standby.container_id, standby.name)
+                if standby is not None:
+                    standing = standby
+                    try:
+                        if standby.paused:  # up already: only thawed
+                            info = await self._runtime.unpause(standby.container_id, standby.name)
+                        else:  # created already: only started
+                            info = await self._runtime.start_created(standby.container_id, standby.name)
+                    except RuntimeFailure as error:
+                        if not isinstance(error, DaemonUnreachable):
+                            standing = None  # Docker answered: the runtime removed it
+                        raise
                 else:
                     info = await self._runtime.create_and_start(spec)
         except DaemonUnreachable as error:
             # The daemon's state, not the image's: provisioning pauses until it answers, the breaker is
             # untouched, and the client is told to wait.
-            state.pool.release(slot)
+            self._free(slot, standing)
             state.pending -= 1
             state.breaker.abandon_trial()
             state.docker_failed(str(error))
@@ -242,7 +279,7 @@ class Provisioner:
         except ImageMissing as error:
             # The daemon lacks the image: pulled on the supervisor's schedule, never here (a pull can
             # outlast any proxy's timeout). Provisioning is refused until then; the breaker is untouched.
-            state.pool.release(slot)
+            self._free(slot, standing)
             state.pending -= 1
             state.image.missing = str(error)
             self._metrics.provision_attempts.labels(result="image_missing").inc()
@@ -282,7 +319,7 @@ class Provisioner:
             # No await since the release: nothing can take the freed counts.
             plain = request == ProvisionRequest()
             retry, retry_standby = self._reserve(None, plain=plain)
-            plain = plain and (retry_standby is None or not state.standby_stale(retry_standby))
+            plain = plain and self._starts(retry_standby)
             state.breaker.begin()
             try:
                 retry_spec, retry_forwarded = self._spec_for(retry, request, retry_standby if plain else None)
@@ -301,8 +338,8 @@ class Provisioner:
                 standby=retry_start,
                 discard=retry_discard,
             )
-        except BaseException as error:  # a runtime failure, or cancellation: nothing runs on the slot
-            state.pool.release(slot)
+        except BaseException as error:  # a runtime failure, or cancellation: nothing of ours runs there
+            self._free(slot, standing)
             state.pending -= 1
             if not isinstance(error, RuntimeFailure):
                 raise
@@ -417,15 +454,20 @@ class Provisioner:
             log.warning("no standby: %s", error)
             return
         paused = state.config.stack.replicas.standby_mode == "paused"
-        state.standby_creating += 1
+        state.standbys_making = (*state.standbys_making, slot)
+        done = self._made[slot] = asyncio.Event()
         self._creating.add(spec.name)
         try:
             async with self._in_flight:
                 info = await self._runtime.create(spec)
             if paused:
                 info = await self._freeze_once_up(info, slot, spec.name)
+            if self._gave_way(slot):  # a provision claimed its slot meanwhile
+                await self._runtime.stop_and_remove(info.id)
+                raise RuntimeFailure(f"standby {spec.name} gave way: its port was needed")
         except BaseException as error:
-            state.pool.release(slot)
+            if not self._gave_way(slot):  # else the slot is the provision's now
+                state.pool.release(slot)
             if isinstance(error, DaemonUnreachable):
                 state.docker_failed(str(error))
             elif isinstance(error, ImageMissing):
@@ -435,7 +477,9 @@ class Provisioner:
             log.warning("could not create a standby on port %s: %s", slot.host_http, error)
             return
         finally:
-            state.standby_creating -= 1
+            state.standbys_making = tuple(s for s in state.standbys_making if s != slot)
+            del self._made[slot]
+            done.set()
             self._creating.discard(spec.name)
         state.docker_answered()
         network_mode = spec.network_mode
@@ -459,6 +503,8 @@ class Provisioner:
             # Counted in polls, not read off the clock: the wait is real whatever clock the state keeps.
             polls = math.ceil(self._state.config.stack.timings.startup_timeout_s / STANDBY_POLL_S)
             for _ in range(polls):
+                if self._gave_way(slot):
+                    raise RuntimeFailure(f"standby {name} gave way before it answered: its port was needed")
                 if self.engine_answers is not None and await self.engine_answers(host, port):
                     break
                 await asyncio.sleep(STANDBY_POLL_S)
@@ -470,6 +516,10 @@ class Provisioner:
                 await self._runtime.stop_and_remove(created.id)
             raise
         return replace(created, running=False, never_started=False, paused=True)
+
+    def _gave_way(self, slot: Slot) -> bool:
+        """Whether a provision claimed the slot of the standby being made there."""
+        return slot not in self._state.standbys_making
 
     async def remove_standby(self, container_id: str, reason: str) -> None:
         """Remove a standby container and free its slot; put back as it was when Docker fails."""

@@ -238,6 +238,7 @@ class Reconciler:
             # Paused standbys are started containers that Docker lists as paused: still standbys.
             never_started=info is None or info.never_started or (standby.paused and info.paused),
             stale=self._state.standby_stale(standby, info.image_id if info else None),
+            vpn=standby.slot.vpn,
         )
 
     def _orphan(self, info: ContainerInfo, now: float) -> rc.OrphanFacts:

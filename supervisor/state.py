@@ -66,7 +66,9 @@ class StackState(Counted):  # every change counts, for the read answers (core/ch
     vpns: dict[VpnKey, VpnState]
     engines: dict[str, Engine] = field(default_factory=CountedDict)
     standbys: dict[str, Standby] = field(default_factory=CountedDict)  # created, never started
-    standby_creating: int = 0  # standbys Docker is creating right now (their slots are held)
+    # Slots of the standbys Docker is creating (or, paused mode, booting) now; reassigned, never mutated,
+    # so each change counts. A provision that needs one of these slots claims it (it leaves the list).
+    standbys_making: tuple[Slot, ...] = ()
     pending: int = 0  # provisions reserved but not yet running
     removing: int = 0  # engines out of the list whose Docker removal is in flight (they still run)
     scale_target: int | None = None
@@ -121,8 +123,24 @@ class StackState(Counted):  # every change counts, for the read answers (core/ch
             return container_name, slot.http
         return self.config.stack.host_ip or "127.0.0.1", slot.host_http
 
+    @property
+    def standby_creating(self) -> int:
+        return len(self.standbys_making)
+
     def standbys_on(self, vpn: VpnKey) -> int:
         return sum(1 for standby in self.standbys.values() if standby.slot.vpn == vpn)
+
+    def standby_slots_on(self, vpn: VpnKey) -> int:
+        """Slots of this VPN a standby holds or is being made on: each one a provision may take."""
+        return self.standbys_on(vpn) + sum(1 for slot in self.standbys_making if slot.vpn == vpn)
+
+    def claim_making(self, vpn: VpnKey) -> Slot | None:
+        """The slot of a standby being made on this VPN, taken from it: it is removed once Docker answers."""
+        for slot in self.standbys_making:
+            if slot.vpn == vpn:
+                self.standbys_making = tuple(s for s in self.standbys_making if s != slot)
+                return slot
+        return None
 
     def take_standby(self, vpn: VpnKey, *, stale_too: bool = False) -> Standby | None:
         """A standby of this VPN, no longer held as one (the caller starts it, or removes it to use its
@@ -211,8 +229,8 @@ class StackState(Counted):  # every change counts, for the read answers (core/ch
             VpnView(
                 key,
                 vpn.connected,
-                self.pool.used(key) - self.standbys_on(key),
-                self.pool.free(key, now) + self.standbys_on(key),  # a standby's slot is one to start
+                self.pool.used(key) - self.standby_slots_on(key),
+                self.pool.free(key, now) + self.standby_slots_on(key),  # a standby's slot is one to take
                 stable=key is None
                 or (vpn.connected_since is not None and now - vpn.connected_since >= stabilization),
             )

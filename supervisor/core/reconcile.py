@@ -59,6 +59,7 @@ class Reason(StrEnum):
     orphan_namespace = "not held by this supervisor and its VPN namespace is gone"
     standby_stale = "a standby made from other settings, an older image or a VPN namespace now gone"
     standby_surplus = "a standby beyond replicas.standby"
+    standby_vpn_down = "a standby behind a VPN that is down while another serves: made again there"
 
 
 class DrainReason(StrEnum):
@@ -117,6 +118,7 @@ class StandbyFacts:
     listed: bool  # Docker listed it in this pass
     never_started: bool = True  # False: something started it behind the supervisor's back
     stale: bool = False  # starting it would make a drifted engine, or one in a lost namespace
+    vpn: str | None = None  # its VPN service (None: standalone)
 
 
 @dataclass(frozen=True)
@@ -303,7 +305,7 @@ def plan(snapshot: Snapshot) -> Plan:
     creating_now = sum(action.count for action in scaling if isinstance(action, Create))
     leaving = {action.engine_id for action in scaling if isinstance(action, Remove)}
     staying = [engine for engine in kept if engine.id not in leaving]
-    actions.extend(_standbys(counted, staying, creating_now))
+    actions.extend(_standbys(counted, staying, creating_now, down if any_connected else set()))
     return Plan(tuple(actions), desired, min(waits) if waits else None)
 
 
@@ -390,10 +392,14 @@ def _scale(snapshot: Snapshot, kept: list[EngineFacts]) -> tuple[int, list[Actio
     return desired, [Remove(engine_id, Reason.idle) for engine_id in idle]
 
 
-def _standbys(snapshot: Snapshot, kept: list[EngineFacts], creating_now: int) -> list[Action]:
+def _standbys(
+    snapshot: Snapshot, kept: list[EngineFacts], creating_now: int, failed_over: set[str]
+) -> list[Action]:
     """Keep `standby` containers created and never started, each made from the current settings, while
     an engine started from one would fit under `max` (a standby holds a port, not a replica), counting
-    the engines this pass creates."""
+    the engines this pass creates. One behind a VPN that is down while another serves (`failed_over`)
+    is removed, as its engines drain: every cold provision goes to the other VPNs, where it is made
+    again."""
     actions: list[Action] = []
     valid = []
     for standby in snapshot.standbys:
@@ -403,6 +409,8 @@ def _standbys(snapshot: Snapshot, kept: list[EngineFacts], creating_now: int) ->
             actions.append(AdoptStandby(standby.id))  # counted in `creating` by the caller
         elif standby.stale:
             actions.append(RemoveStandby(standby.id, Reason.standby_stale))
+        elif standby.vpn in failed_over:
+            actions.append(RemoveStandby(standby.id, Reason.standby_vpn_down))
         else:
             valid.append(standby)
     have = len(valid) + snapshot.standby_creating
