@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 HEAD_LIMIT = 16 * 1024  # a status line and headers longer than this are not an engine's answer
+# A request that waited for a free connection until less than this share of its timeout is left is not
+# sent: its answer could hardly come in time, and it would open a connection to an engine that has just
+# let the requests before it time out.
+MIN_SEND_SHARE = 0.5
 BODY_LIMIT = 1024 * 1024  # a longer body is not read: the connection is closed instead
 IDLE_S = 120.0  # an idle connection older than this is closed (the server may have forgotten it)
 MAX_IDLE = 4096  # idle connections kept at most (addresses of engines long gone are dropped first)
@@ -104,8 +108,12 @@ class KeepAliveClient:
         if gate is None:
             gate = self._gates[address] = _Gate(asyncio.Semaphore(self._per_address))
         gate.users += 1
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
         try:
-            async with asyncio.timeout(self._timeout_s), gate.slots:
+            async with asyncio.timeout_at(deadline), gate.slots:
+                if deadline - loop.time() < self._timeout_s * MIN_SEND_SHARE:
+                    return None  # it waited for a slot behind requests that hung: no verdict, no new wave
                 return await self._get(address, request, with_body)
         except (OSError, TimeoutError, EOFError, ValueError, asyncio.LimitOverrunError):
             return None  # IncompleteReadError is an EOFError, MalformedAnswer a ValueError
