@@ -28,7 +28,6 @@ import asyncio
 import itertools
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import docker  # noqa: E402
 import httpx  # noqa: E402
-from bench import images  # noqa: E402
+from bench import raw  # noqa: E402
 from e2e import supervisor_harness as harness  # noqa: E402
 
 from supervisor.core import labels as label  # noqa: E402
@@ -57,7 +56,6 @@ from supervisor.settings import Config, EnvironmentSettings  # noqa: E402
 from supervisor.stack_settings import STANDALONE_CONTAINER_HTTP_PORT  # noqa: E402
 from supervisor.streams import StreamStart  # noqa: E402
 
-TEST_DOCKERD = ROOT / "scripts" / "test-dockerd"
 FIRST_PORT = 27250  # +0..+9: the supervisor's engines; +10..+14: raw containers; +20..+29: spread engines
 WARM_ACQUIRES = 200
 COLD_ROUNDS = 5
@@ -95,24 +93,14 @@ def raw_cold_starts(
     style = settings.engine.port_style  # type: ignore[attr-defined]
     for index in range(COLD_ROUNDS):
         port = first_port + 10 + index
-        host_config = api.create_host_config(
-            network_mode=network, port_bindings={STANDALONE_CONTAINER_HTTP_PORT: ("127.0.0.1", port)}
-        )
+        config = raw.host_config(api, network, port, restart=False)
         started = time.perf_counter()
-        created = api.create_container(
-            image,
-            name=f"{network}-raw-{port}",
-            environment=engine_environment(style, 6878, 6879, 8621),
-            labels=labels,
-            host_config=host_config,
-            ports=[STANDALONE_CONTAINER_HTTP_PORT],
-            networking_config={"EndpointsConfig": {network: {}}},
-        )
-        api.start(created["Id"])
+        container_id = raw.create_engine(api, image, style, network, f"{network}-raw-{port}", labels, config)
+        api.start(container_id)
         while not answers(port):
             time.sleep(POLL_S)
         seconds.append(time.perf_counter() - started)
-        api.remove_container(created["Id"], force=True)
+        api.remove_container(container_id, force=True)
     return seconds
 
 
@@ -392,18 +380,8 @@ def main() -> None:
     parser.add_argument("--first-port", type=int, default=FIRST_PORT, help="the first of 31 host ports used")
     parser.add_argument("--stats-only", action="store_true", help="only the stats collection part")
     arguments = parser.parse_args()
-    started_daemon = subprocess.run([str(TEST_DOCKERD), "status"], capture_output=True).returncode != 0
-    host = subprocess.run([str(TEST_DOCKERD), "start"], capture_output=True, text=True, check=True)
-    docker_host = host.stdout.strip().splitlines()[-1]
-    try:
-        client = docker.DockerClient(base_url=docker_host, timeout=600)
-        images.ensure_all(client)
-        with tempfile.TemporaryDirectory() as scratch:
-            run(client, docker_host, Path(scratch), arguments.first_port, arguments.stats_only)
-        client.close()
-    finally:
-        if started_daemon:
-            subprocess.run([str(TEST_DOCKERD), "stop"], capture_output=True, check=False)
+    with raw.bench_daemon() as (client, docker_host), tempfile.TemporaryDirectory() as scratch:
+        run(client, docker_host, Path(scratch), arguments.first_port, arguments.stats_only)
 
 
 if __name__ == "__main__":

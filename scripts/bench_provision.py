@@ -45,14 +45,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout, whatever the v
 
 import docker  # noqa: E402
 import httpx  # noqa: E402
-from bench import images  # noqa: E402
+from bench import raw  # noqa: E402
 from e2e import supervisor_harness as harness  # noqa: E402
 
 from supervisor.core import labels as label  # noqa: E402
-from supervisor.core.environment import engine_environment  # noqa: E402
 from supervisor.stack_settings import STANDALONE_CONTAINER_HTTP_PORT, StackSettings  # noqa: E402
 
-TEST_DOCKERD = ROOT / "scripts" / "test-dockerd"
 N = 20
 FIRST_PORT = 27200
 STATE_ENGINES = 500
@@ -89,24 +87,21 @@ def raw_create_and_start(
     try:
         for index in range(N):
             port = FIRST_PORT + index
-            host_config = api.create_host_config(
-                network_mode=network,
-                port_bindings={STANDALONE_CONTAINER_HTTP_PORT: ("127.0.0.1", port)},
-                restart_policy={"Name": "unless-stopped"},
-            )
+            config = raw.host_config(api, network, port)
+            labelled = {**labels, label.HOST_HTTP_PORT: str(port)}
             started = time.perf_counter()
-            created = api.create_container(
+            container_id = raw.create_engine(
+                api,
                 settings.engine.image,
-                name=f"{network}-raw-{port}",
-                environment=engine_environment(settings.engine.port_style, 6878, 6879, 8621),
-                labels={**labels, label.HOST_HTTP_PORT: str(port)},
-                host_config=host_config,
-                ports=[STANDALONE_CONTAINER_HTTP_PORT],
-                networking_config={"EndpointsConfig": {network: {}}},
+                settings.engine.port_style,
+                network,
+                f"{network}-raw-{port}",
+                labelled,
+                config,
             )
-            api.start(created["Id"])
+            api.start(container_id)
             seconds.append(time.perf_counter() - started)
-            made.append(created["Id"])
+            made.append(container_id)
     finally:
         for container_id in made:
             api.remove_container(container_id, force=True)
@@ -397,19 +392,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             latency_benchmark(Path(scratch), options.port)
         return
-    started_daemon = subprocess.run([str(TEST_DOCKERD), "status"], capture_output=True).returncode != 0
-    host = subprocess.run([str(TEST_DOCKERD), "start"], capture_output=True, text=True, check=True)
-    docker_host = host.stdout.strip().splitlines()[-1]
-    try:
-        client = docker.DockerClient(base_url=docker_host, timeout=600)
-        images.ensure_all(client)
-        with tempfile.TemporaryDirectory() as scratch:
-            provisioning_benchmark(client, docker_host, Path(scratch))
-            latency_benchmark(Path(scratch), options.port)
-        client.close()
-    finally:
-        if started_daemon:
-            subprocess.run([str(TEST_DOCKERD), "stop"], capture_output=True, check=False)
+    with raw.bench_daemon() as (client, docker_host), tempfile.TemporaryDirectory() as scratch:
+        provisioning_benchmark(client, docker_host, Path(scratch))
+        latency_benchmark(Path(scratch), options.port)
 
 
 if __name__ == "__main__":

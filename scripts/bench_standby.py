@@ -20,7 +20,6 @@ Benchmarks print figures; they never assert timings. Every container made here i
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,14 +31,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout, whatever the v
 
 import docker  # noqa: E402
 import httpx  # noqa: E402
-from bench import images  # noqa: E402
+from bench import raw  # noqa: E402
 from e2e import supervisor_harness as harness  # noqa: E402
 
 from supervisor.core import labels as label  # noqa: E402
-from supervisor.core.environment import engine_environment  # noqa: E402
-from supervisor.stack_settings import STANDALONE_CONTAINER_HTTP_PORT, StackSettings  # noqa: E402
+from supervisor.stack_settings import StackSettings  # noqa: E402
 
-TEST_DOCKERD = ROOT / "scripts" / "test-dockerd"
 ROUNDS = 10
 MODES = {"created": 27430, "paused": 27435}  # each supervisor's engine ports: 5 from there
 RAW_PORT = 27429  # the raw containers, outside the supervisors' ranges
@@ -51,21 +48,10 @@ def raw_create(
     client: docker.DockerClient, settings: StackSettings, network: str, labels: dict[str, str], tag: str
 ) -> str:
     api = client.api
-    host_config = api.create_host_config(
-        network_mode=network,
-        port_bindings={STANDALONE_CONTAINER_HTTP_PORT: ("127.0.0.1", RAW_PORT)},
-        restart_policy={"Name": "unless-stopped"},
-    )
-    created = api.create_container(
-        settings.engine.image,
-        name=f"{network}-raw-{tag}",
-        environment=engine_environment(settings.engine.port_style, 6878, 6879, 8621),
-        labels={**labels, label.HOST_HTTP_PORT: str(RAW_PORT)},
-        host_config=host_config,
-        ports=[STANDALONE_CONTAINER_HTTP_PORT],
-        networking_config={"EndpointsConfig": {network: {}}},
-    )
-    return str(created["Id"])
+    config = raw.host_config(api, network, RAW_PORT)
+    labelled = {**labels, label.HOST_HTTP_PORT: str(RAW_PORT)}
+    image, style = settings.engine.image, settings.engine.port_style
+    return raw.create_engine(api, image, style, network, f"{network}-raw-{tag}", labelled, config)
 
 
 def standby_ready(client: httpx.Client) -> bool:
@@ -163,18 +149,8 @@ def benchmark(client: docker.DockerClient, docker_host: str, workdir: Path) -> N
 
 
 def main() -> None:
-    started_daemon = subprocess.run([str(TEST_DOCKERD), "status"], capture_output=True).returncode != 0
-    host = subprocess.run([str(TEST_DOCKERD), "start"], capture_output=True, text=True, check=True)
-    docker_host = host.stdout.strip().splitlines()[-1]
-    try:
-        client = docker.DockerClient(base_url=docker_host, timeout=600)
-        images.ensure_all(client)
-        with tempfile.TemporaryDirectory() as scratch:
-            benchmark(client, docker_host, Path(scratch))
-        client.close()
-    finally:
-        if started_daemon:
-            subprocess.run([str(TEST_DOCKERD), "stop"], capture_output=True, check=False)
+    with raw.bench_daemon() as (client, docker_host), tempfile.TemporaryDirectory() as scratch:
+        benchmark(client, docker_host, Path(scratch))
 
 
 if __name__ == "__main__":
