@@ -115,35 +115,38 @@ class Provisioner:
         # Raises ProvisioningBlocked / PortTaken: nothing to undo.
         plain = request == ProvisionRequest()
         slot, standby = self._reserve(request.host_port, plain=plain)
-        plain = plain and self._starts(standby)  # else the standby makes way for a fresh engine
-        try:
-            spec, forwarded = self._spec_for(slot, request, standby if plain else None)
-        except ProvisionFailed:
-            self._give_back(slot, standby)
-            raise
+        spec, forwarded, start, discard = self._prepare(slot, standby, request, plain)
         self._state.breaker.begin()  # nothing refused it: in half-open, this provision is the one trial
         if forwarded:
             self._forwarding.add(slot.vpn)
         # Shielded: a client hanging up must not leave a container running with its port unrecorded.
-        start, discard = _standby_use(standby, plain=plain)
         task = asyncio.ensure_future(
             self._create(slot, spec, forwarded, request, standby=start, discard=discard)
         )
         return self._finish(task, started)
 
-    def _spec_for(
-        self, slot: Slot, request: ProvisionRequest, started: Standby | None
-    ) -> tuple[ContainerSpec, bool]:
-        """The spec of the engine to make: the standby's own when one is started, else a fresh one."""
-        return (_standby_spec(started, self._state), False) if started else self._spec(slot, request)
+    def _prepare(
+        self, slot: Slot, standby: Standby | None, request: ProvisionRequest, plain: bool
+    ) -> tuple[ContainerSpec, bool, Standby | None, Standby | None]:
+        """For a reserved slot and the standby that held it: the spec of the engine to make (the
+        standby's own when it is started, else a fresh one), whether it takes the forwarded port, and
+        the standby to start or to remove first (a plain request starts it unless it must make way).
+        Gives the reservation back when no spec can be made (ProvisionFailed)."""
+        start = plain and self._starts(standby)
+        try:
+            if start and standby is not None:
+                spec, forwarded = _standby_spec(standby, self._state), False
+            else:
+                spec, forwarded = self._spec(slot, request)
+        except ProvisionFailed:
+            self._give_back(slot, standby)
+            raise
+        return (spec, forwarded, standby, None) if start else (spec, forwarded, None, standby)
 
     def _give_back(self, slot: Slot, standby: Standby | None) -> None:
         """Undo a reservation that created nothing: a standby taken for it is held as one again."""
         self._handover.pop(slot, None)
-        if standby is not None:
-            self._state.standbys[standby.container_id] = standby
-        else:
-            self._state.pool.release(slot)
+        self._free(slot, standby)
         self._state.pending -= 1
 
     def _free(self, slot: Slot, standing: Standby | None) -> None:
@@ -319,16 +322,12 @@ class Provisioner:
             # No await since the release: nothing can take the freed counts.
             plain = request == ProvisionRequest()
             retry, retry_standby = self._reserve(None, plain=plain)
-            plain = plain and self._starts(retry_standby)
             state.breaker.begin()
-            try:
-                retry_spec, retry_forwarded = self._spec_for(retry, request, retry_standby if plain else None)
-            except ProvisionFailed:
-                self._give_back(retry, retry_standby)
-                raise
+            retry_spec, retry_forwarded, retry_start, retry_discard = self._prepare(
+                retry, retry_standby, request, plain
+            )
             if retry_forwarded:
                 self._forwarding.add(retry.vpn)
-            retry_start, retry_discard = _standby_use(retry_standby, plain=plain)
             return await self._create(
                 retry,
                 retry_spec,
@@ -611,12 +610,6 @@ def _standby_spec(standby: Standby, state: StackState) -> ContainerSpec:
     return ContainerSpec(
         standby.name, state.config.stack.engine.image, {}, dict(standby.labels), standby.network_mode
     )
-
-
-def _standby_use(standby: Standby | None, *, plain: bool) -> tuple[Standby | None, Standby | None]:
-    """How a creation uses the standby its slot came from: (to start, to remove first). A plain request
-    starts it; any other removes it to create its own engine on that port."""
-    return (standby, None) if plain else (None, standby)
 
 
 async def _done(engine: Engine) -> Engine:

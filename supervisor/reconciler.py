@@ -20,11 +20,9 @@ from supervisor.core import reconcile as rc
 from supervisor.core.cache import over_cap
 from supervisor.core.capacity import DOCKER_RECHECK_S, ProvisioningBlocked
 from supervisor.core.events import EventType
-from supervisor.core.image import outdated
 from supervisor.core.offer import namespace_lost
 from supervisor.core.ports import PortConflict
 from supervisor.core.records import Engine, Standby, serving
-from supervisor.core.spec_hash import settings_hash
 from supervisor.errors import SupervisorError
 from supervisor.provisioning import Provisioner, ProvisionRequest
 from supervisor.runtime.base import (
@@ -162,7 +160,6 @@ class Reconciler:
                 and vpn.container_id is not None
                 and namespace_lost(engine.labels, vpn.container_id, vpn.started_at)
             )
-            made_from = engine.labels.get(label.SPEC_HASH)
             engines.append(
                 rc.EngineFacts(
                     id=engine.container_id,
@@ -176,8 +173,7 @@ class Reconciler:
                     claimed=engine.claimed_until > now,
                     idle_for=now - engine.idle_since,
                     draining=engine.draining is not None,
-                    drifted=_drifted(made_from, settings_hash(stack, engine.slot, state.network))
-                    or outdated(engine.image_id, state.image.current_id),
+                    drifted=state.drifted(engine.labels, engine.slot, engine.image_id),
                     namespace_lost=lost,
                     withdrawn=state.withdrawal(engine) is not None,
                     cache_over_cap=over_cap(engine.cache_size_bytes, stack.engine.cache.limit),
@@ -418,8 +414,3 @@ class Reconciler:
             self.kick()
         elif event.labels.get(label.ROLE) == label.ENGINE_ROLE:
             self.kick()  # a container we do not hold: an orphan to adopt or remove, or our own creation
-
-
-def _drifted(made_from: str | None, would_make: str) -> bool:
-    """Created from a spec other than what the settings make now (unlabelled engines are not judged)."""
-    return made_from is not None and made_from != would_make

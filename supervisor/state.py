@@ -160,16 +160,20 @@ class StackState(Counted):  # every change counts, for the read answers (core/ch
             or vpn.container_id is None
             or namespace_lost(standby.labels, vpn.container_id, vpn.started_at)
         )
-        made_from = standby.labels.get(label.SPEC_HASH)
-        drifted = made_from is not None and made_from != settings_hash(
-            self.config.stack, standby.slot, self.network
-        )
         other_mode = standby.paused != (self.config.stack.replicas.standby_mode == "paused")
         return (
             namespace_gone
-            or drifted
             or other_mode
-            or outdated(image_id or standby.image_id, self.image.current_id)
+            or self.drifted(standby.labels, standby.slot, image_id or standby.image_id)
+        )
+
+    def drifted(self, labels: dict[str, str], slot: Slot, image_id: str | None) -> bool:
+        """Whether a container on this slot was made from a spec other than what the settings make now
+        (unlabelled ones are not judged), or from an image older than the current one."""
+        made_from = labels.get(label.SPEC_HASH)
+        would_make = settings_hash(self.config.stack, slot, self.network)
+        return (made_from is not None and made_from != would_make) or outdated(
+            image_id, self.image.current_id
         )
 
     def active_streams(self) -> int:
