@@ -92,13 +92,7 @@ class DockerRuntime:
         return await self._call(f"unpause {name}", self._unpause, container_id, name)
 
     def _unpause(self, container_id: str, name: str) -> ContainerInfo:
-        try:
-            self._api.unpause(container_id)
-        except DOCKER_ERRORS as error:
-            with contextlib.suppress(*DOCKER_ERRORS):
-                self._remove(container_id)
-            raise _failure(error)(f"cannot unpause {name}: {error}") from None
-        return ContainerInfo(container_id, name, True, {})
+        return self._run_or_remove("unpause", self._api.unpause, container_id, name)
 
     def _create_and_start(self, spec: ContainerSpec) -> ContainerInfo:
         created = self._create(spec)
@@ -137,13 +131,19 @@ class DockerRuntime:
         return ContainerInfo(created["Id"], spec.name, False, dict(spec.labels), never_started=True)
 
     def _start(self, container_id: str, name: str) -> ContainerInfo:
+        return self._run_or_remove("start", self._api.start, container_id, name)
+
+    def _run_or_remove(
+        self, verb: str, call: Callable[[str], object], container_id: str, name: str
+    ) -> ContainerInfo:
+        """Start or thaw a container; on any failure remove it. A timeout does not mean it did not run:
+        removing it lets the caller free its port."""
         try:
-            self._api.start(container_id)
+            call(container_id)
         except DOCKER_ERRORS as error:
-            # A timeout does not mean it did not start: remove it, so that the caller may free its port.
             with contextlib.suppress(*DOCKER_ERRORS):
                 self._remove(container_id)
-            raise _failure(error)(f"cannot start {name}: {error}") from None
+            raise _failure(error)(f"cannot {verb} {name}: {error}") from None
         return ContainerInfo(container_id, name, True, {})
 
     async def stop_and_remove(self, container_id: str) -> None:
